@@ -1,0 +1,69 @@
+"""Django admin for listeners and dead letters."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
+
+from . import deadletters
+from .models import DeadLetter, Listener
+
+
+def _pretty_json(value: Any) -> str:
+    """JSON shown escaped in a <pre>, never through mark_safe."""
+    return format_html("<pre style='white-space:pre-wrap;margin:0'>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False))
+
+
+@admin.register(Listener)
+class ListenerAdmin(admin.ModelAdmin):
+    list_display = ("id", "hook", "url", "filters_in_words", "state", "consecutive_failures", "last_success_at", "owner")
+    list_filter = ("hook", "state")
+    search_fields = ("url", "description", "hook")
+    readonly_fields = ("secret", "consecutive_failures", "last_success_at", "last_failure_at", "failing_since",
+                       "disabled_reason", "created_at", "updated_at")
+    raw_id_fields = ("owner",)
+
+    @admin.display(description=_("filters"))
+    def filters_in_words(self, obj: Listener) -> str:
+        return obj.describe_filters()
+
+
+@admin.register(DeadLetter)
+class DeadLetterAdmin(admin.ModelAdmin):
+    list_display = ("webhook_id", "hook", "listener", "status", "attempts", "last_status_code", "short_error", "created_at")
+    list_filter = ("status", "hook", "listener")
+    search_fields = ("webhook_id", "event_id", "last_error", "listener__url")
+    readonly_fields = ("listener", "hook", "event_id", "webhook_id", "payload_json", "attempts", "status",
+                       "last_status_code", "last_error", "response_excerpt", "event_created_at", "created_at",
+                       "updated_at", "delivered_at")
+    exclude = ("payload",)
+    actions = ["retry_selected"]
+    list_select_related = ("listener",)
+
+    @admin.display(description=_("payload"))
+    def payload_json(self, obj: DeadLetter) -> str:
+        return _pretty_json(obj.payload)
+
+    @admin.display(description=_("last error"))
+    def short_error(self, obj: DeadLetter) -> str:
+        return obj.last_error if len(obj.last_error) <= 80 else obj.last_error[:77] + "..."
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description=_("Retry selected dead letters"), permissions=["change"])
+    def retry_selected(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> None:
+        pending = queryset.exclude(status=DeadLetter.Status.DELIVERED).select_related("listener")
+        delivered, failed = deadletters.resend(pending)
+        if delivered:
+            self.message_user(request, f"{delivered} dead letter(s) delivered.", messages.SUCCESS)
+        if failed:
+            self.message_user(request, f"{failed} dead letter(s) failed again; see their last error.", messages.WARNING)
+        if not delivered and not failed:
+            self.message_user(request, "Nothing to retry: the selected rows were already delivered.", messages.INFO)

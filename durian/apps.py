@@ -1,0 +1,30 @@
+from django.apps import AppConfig
+from django.utils.module_loading import autodiscover_modules
+
+
+class DurianConfig(AppConfig):
+    name = "durian"
+    verbose_name = "Webhooks"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+
+        from . import cache, checks  # noqa: F401  (registers the system checks)
+        from .models import Listener
+
+        post_save.connect(_listener_saved, sender=Listener, dispatch_uid="durian:listener-saved")
+        post_delete.connect(_listener_deleted, sender=Listener, dispatch_uid="durian:listener-deleted")
+        autodiscover_modules("hooks")
+
+
+def _listener_saved(sender, instance, **kwargs):  # type: ignore[no-untyped-def]
+    from . import cache
+
+    cache.on_listener_saved(instance)
+
+
+def _listener_deleted(sender, instance, **kwargs):  # type: ignore[no-untyped-def]
+    from . import cache
+
+    cache.on_listener_deleted(instance.pk)

@@ -1,0 +1,201 @@
+"""The listener cache in Redis, and each worker's in-memory snapshot of it.
+
+Saving or deleting a listener rewrites its entry in a Redis hash and sets a new random version after
+the transaction commits. Workers compare the version once per batch and reload when it moved, so the
+next event after a committed listener change sees the change, with no database query on the hot path.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import redis
+from django.db import transaction
+
+from . import match
+from .conf import settings
+
+if TYPE_CHECKING:
+    from .models import Listener
+
+logger = logging.getLogger("durian.cache")
+
+
+def _keys() -> tuple[str, str]:
+    prefix = settings.KEY_PREFIX
+    return f"{prefix}:listeners", f"{prefix}:listeners:version"
+
+
+def entry(listener: Listener) -> dict[str, Any]:
+    """The cached form of a listener: what fan-out and delivery need."""
+    return {
+        "id": listener.pk,
+        "hook": listener.hook,
+        "url": listener.url,
+        "filters": listener.filters or {},
+        "secrets": listener.secrets(),
+        "state": listener.state,
+    }
+
+
+def publish(listeners: Iterable[Listener], client: redis.Redis) -> None:
+    """Write listeners into the cache and move the version."""
+    data, version = _keys()
+    mapping = {str(x.pk): json.dumps(entry(x)) for x in listeners}
+    pipe = client.pipeline(transaction=True)
+    if mapping:
+        pipe.hset(data, mapping=mapping)
+    pipe.set(version, uuid.uuid4().hex)
+    pipe.execute()
+
+
+def withdraw(listener_ids: Iterable[int], client: redis.Redis) -> None:
+    """Remove listeners from the cache and move the version."""
+    data, version = _keys()
+    ids = [str(i) for i in listener_ids]
+    pipe = client.pipeline(transaction=True)
+    if ids:
+        pipe.hdel(data, *ids)
+    pipe.set(version, uuid.uuid4().hex)
+    pipe.execute()
+
+
+def rebuild(client: redis.Redis) -> int:
+    """Load every listener from the database into the cache; returns how many."""
+    from .models import Listener
+
+    data, version = _keys()
+    listeners = list(Listener.objects.all())
+    pipe = client.pipeline(transaction=True)
+    pipe.delete(data)
+    if listeners:
+        pipe.hset(data, mapping={str(x.pk): json.dumps(entry(x)) for x in listeners})
+    pipe.set(version, uuid.uuid4().hex)
+    pipe.execute()
+    logger.info("durian: listener cache rebuilt with %d listeners", len(listeners))
+    return len(listeners)
+
+
+def on_listener_saved(listener: Listener) -> None:
+    """After commit, publish the listener. Failures are logged; workers rebuild when needed."""
+    from .connection import get_redis
+
+    def run() -> None:
+        try:
+            publish([listener], get_redis("request"))
+        except redis.RedisError as exc:
+            _invalidate_later(exc)
+
+    transaction.on_commit(run, robust=True)
+
+
+def on_listener_deleted(listener_id: int) -> None:
+    from .connection import get_redis
+
+    def run() -> None:
+        try:
+            withdraw([listener_id], get_redis("request"))
+        except redis.RedisError as exc:
+            _invalidate_later(exc)
+
+    transaction.on_commit(run, robust=True)
+
+
+def _invalidate_later(exc: Exception) -> None:
+    logger.warning("durian: could not update the listener cache (%s); workers will rebuild it", exc)
+    try:
+        from .connection import get_redis
+
+        get_redis("request").delete(_keys()[1])
+    except redis.RedisError:
+        pass
+
+
+@dataclass(frozen=True)
+class CachedListener:
+    """A listener as workers see it."""
+
+    id: int
+    hook: str
+    url: str
+    secrets: tuple[str, ...]
+    state: str
+    filters: Mapping[str, match.Matcher]
+
+    @property
+    def active(self) -> bool:
+        return self.state == "active"
+
+    @classmethod
+    def from_entry(cls, data: Mapping[str, Any]) -> CachedListener:
+        return cls(
+            id=int(data["id"]),
+            hook=data["hook"],
+            url=data["url"],
+            secrets=tuple(data["secrets"]),
+            state=data.get("state", "active"),
+            filters=match.filters_from_json(data.get("filters")),
+        )
+
+
+@dataclass
+class Snapshot:
+    """Every cached listener at one version, indexed by hook."""
+
+    version: bytes | None = None
+    by_id: dict[int, CachedListener] = field(default_factory=dict)
+    by_hook: dict[str, list[CachedListener]] = field(default_factory=lambda: defaultdict(list))
+
+    @classmethod
+    def load(cls, version: bytes | None, raw: Mapping[bytes, bytes]) -> Snapshot:
+        snap = cls(version=version)
+        for value in raw.values():
+            try:
+                listener = CachedListener.from_entry(json.loads(value))
+            except Exception as exc:  # one bad entry must not stop the others
+                logger.error("durian: skipping unreadable cached listener: %s", exc)
+                continue
+            snap.by_id[listener.id] = listener
+            snap.by_hook[listener.hook].append(listener)
+        return snap
+
+    def matching(self, hook: str, payload: Mapping[str, Any]) -> list[CachedListener]:
+        """Active listeners of ``hook`` whose filters all hold on ``payload``."""
+        return [x for x in self.by_hook.get(hook, ()) if x.active and match.matches(x.filters, payload)]
+
+
+class SnapshotHolder:
+    """A process-local snapshot, reloaded when the version in Redis moves."""
+
+    def __init__(self) -> None:
+        self._snapshot = Snapshot()
+        self._lock = threading.Lock()
+
+    def get(self, client: redis.Redis) -> Snapshot:
+        """The current snapshot: one GET per call, a reload only after a change."""
+        data, version_key = _keys()
+        version = client.get(version_key)
+        if version is None:
+            with self._lock:
+                if client.get(version_key) is None:
+                    rebuild(client)
+                version = client.get(version_key)
+        if version != self._snapshot.version:
+            with self._lock:
+                if version != self._snapshot.version:
+                    pipe = client.pipeline(transaction=True)
+                    pipe.get(version_key)
+                    pipe.hgetall(data)
+                    version, raw = pipe.execute()
+                    self._snapshot = Snapshot.load(version, raw)
+        return self._snapshot
+
+
+snapshots = SnapshotHolder()

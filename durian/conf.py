@@ -1,0 +1,91 @@
+"""durian's settings, read at call time through one accessor.
+
+Every setting is named ``DURIAN_<NAME>`` in the Django settings module. ``durian.conf.settings.NAME``
+returns the project's value or the documented default below, at the moment it is asked for, so
+``override_settings`` and settings changed at run time take effect at once.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django.conf import settings as django_settings
+
+#: Documented defaults. README.rst ("Settings") describes each one.
+DEFAULTS: dict[str, Any] = {
+    # Redis server holding the event stream and the listener cache. ``None`` means: the
+    # ``REDIS_URL`` environment variable, else ``redis://localhost:6379/0``.
+    "REDIS_URL": None,
+    # Socket timeouts (seconds) for Redis calls made on the request path (after a commit).
+    "REDIS_REQUEST_TIMEOUT": 1.0,
+    # Key prefix for every Redis key durian owns.
+    "KEY_PREFIX": "durian",
+    # Stream that carries events, its approximate length cap and its consumer group.
+    "STREAM_KEY": "durian:events",
+    "STREAM_MAXLEN": 1_000_000,
+    "CONSUMER_GROUP": "durian",
+    # How many stream entries a consumer reads at once, and how long it blocks waiting (ms).
+    "BATCH_SIZE": 200,
+    "BLOCK_MS": 1000,
+    # Entries pending this long (ms) in a consumer that stopped are reclaimed by another one.
+    "CLAIM_IDLE_MS": 60_000,
+    # Dramatiq queue of the delivery actor, and how many deliveries one message carries.
+    "QUEUE_NAME": "durian",
+    "DELIVERY_BATCH_SIZE": 20,
+    # Delays (seconds) before each retry; the default follows Svix. ``len + 1`` attempts in all.
+    "RETRY_SCHEDULE": (5, 300, 1800, 7200, 18000, 36000, 36000),
+    # Each delay is spread by up to this fraction either way.
+    "RETRY_JITTER": 0.2,
+    # HTTP timeouts (seconds) of one delivery attempt.
+    "CONNECT_TIMEOUT": 5.0,
+    "READ_TIMEOUT": 15.0,
+    # How much of a failed response's body is kept with a dead letter (bytes).
+    "RESPONSE_EXCERPT_BYTES": 2048,
+}
+
+
+def redis_url() -> str:
+    """The Redis URL durian uses: ``DURIAN_REDIS_URL``, else ``$REDIS_URL``, else localhost."""
+    url = getattr(django_settings, "DURIAN_REDIS_URL", None)
+    return url or os.environ.get("REDIS_URL") or "redis://localhost:6379/0"
+
+
+class Settings:
+    """Attribute access to ``DURIAN_*`` settings with their defaults, read on every access."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(f"durian has no setting named {name!r}")
+        if name == "REDIS_URL":
+            return redis_url()
+        return getattr(django_settings, f"DURIAN_{name}", DEFAULTS[name])
+
+
+settings = Settings()
+
+
+#: The middleware durian's workers need, in order. ``DRAMATIQ_BROKER["MIDDLEWARE"]`` replaces
+#: Dramatiq's defaults, so list all of them.
+DRAMATIQ_MIDDLEWARE = [
+    "dramatiq.middleware.AgeLimit",
+    "dramatiq.middleware.TimeLimit",
+    "dramatiq.middleware.ShutdownNotifications",
+    "dramatiq.middleware.Callbacks",
+    "dramatiq.middleware.Pipelines",
+    "dramatiq.middleware.Retries",
+    "django_dramatiq.middleware.DbConnectionsMiddleware",
+    "workers.middleware.StreamConsumerMiddleware",
+]
+
+
+def dramatiq_broker(url: str | None = None) -> dict[str, Any]:
+    """A ``DRAMATIQ_BROKER`` setting for the Redis broker with the full middleware list.
+
+    Use it in a settings module: ``DRAMATIQ_BROKER = dramatiq_broker(os.environ["REDIS_URL"])``.
+    """
+    return {
+        "BROKER": "dramatiq.brokers.redis.RedisBroker",
+        "OPTIONS": {"url": url or os.environ.get("REDIS_URL") or "redis://localhost:6379/0"},
+        "MIDDLEWARE": list(DRAMATIQ_MIDDLEWARE),
+    }

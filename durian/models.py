@@ -1,0 +1,125 @@
+"""Database models: listeners, dead letters, and the transactional outbox."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from . import match
+from .signing import generate_secret
+
+
+class Listener(models.Model):
+    """A client's subscription: deliver events of ``hook`` that pass ``filters`` to ``url``."""
+
+    class State(models.TextChoices):
+        ACTIVE = "active", _("active")
+        PAUSED = "paused", _("paused")
+        DISABLED = "disabled", _("disabled")
+
+    hook = models.CharField(_("hook"), max_length=100, db_index=True)
+    url = models.URLField(_("URL"), max_length=2000)
+    description = models.CharField(_("description"), max_length=255, blank=True)
+    filters = models.JSONField(_("filters"), default=dict, blank=True)
+    secret = models.CharField(_("signing secret"), max_length=128, default=generate_secret, editable=False)
+    previous_secret = models.CharField(max_length=128, blank=True, editable=False)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.ACTIVE)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("owner"),
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="durian_listeners",
+    )
+    consecutive_failures = models.PositiveIntegerField(_("failures in a row"), default=0, editable=False)
+    failing_since = models.DateTimeField(null=True, blank=True, editable=False)
+    last_success_at = models.DateTimeField(_("last success"), null=True, blank=True, editable=False)
+    last_failure_at = models.DateTimeField(_("last failure"), null=True, blank=True, editable=False)
+    disabled_reason = models.CharField(max_length=255, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = _("listener")
+        verbose_name_plural = _("listeners")
+        ordering = ["hook", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.hook} → {self.url}"
+
+    @property
+    def matchers(self) -> dict[str, match.Matcher]:
+        """The filters as matcher objects."""
+        return match.filters_from_json(self.filters)
+
+    def describe_filters(self) -> str:
+        """The filters in words: ``name starts with 'J'``, or ``every event``."""
+        parts = [m.describe(field) for field, m in self.matchers.items()]
+        return " and ".join(parts) if parts else "every event"
+
+    def secrets(self, now: Any = None) -> list[str]:
+        """The secrets to sign with now: the current one, and the previous one during its grace period."""
+        now = now or timezone.now()
+        out = [self.secret]
+        if self.previous_secret and self.previous_secret_expires_at and self.previous_secret_expires_at > now:
+            out.append(self.previous_secret)
+        return out
+
+    def clean(self) -> None:
+        from .registry import hooks
+
+        super().clean()
+        if self.hook not in hooks:
+            raise ValidationError({"hook": f"No hook named {self.hook!r} is registered."})
+        hooks[self.hook].validate_filters(self.matchers)
+
+
+class DeadLetter(models.Model):
+    """A delivery that failed on every attempt. Staff inspect and re-send it from admin."""
+
+    class Status(models.TextChoices):
+        DEAD = "dead", _("dead")
+        DELIVERED = "delivered", _("delivered")
+
+    listener = models.ForeignKey(Listener, on_delete=models.CASCADE, related_name="dead_letters")
+    hook = models.CharField(_("hook"), max_length=100, db_index=True)
+    event_id = models.CharField(_("event id"), max_length=64, db_index=True)
+    webhook_id = models.CharField(_("webhook id"), max_length=200, unique=True)
+    payload = models.JSONField(_("payload"))
+    attempts = models.PositiveIntegerField(_("attempts"), default=0)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.DEAD)
+    last_status_code = models.PositiveIntegerField(_("last status code"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
+    response_excerpt = models.TextField(_("response excerpt"), blank=True)
+    event_created_at = models.DateTimeField(_("event time"), null=True, blank=True)
+    created_at = models.DateTimeField(_("dead since"), auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("dead letter")
+        verbose_name_plural = _("dead letters")
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.webhook_id} ({self.get_status_display()})"
+
+
+class OutboxEvent(models.Model):
+    """An event written in the same transaction as its change, until it reaches the stream."""
+
+    id = models.CharField(primary_key=True, max_length=32, editable=False)
+    hook = models.CharField(max_length=100)
+    payload = models.JSONField()
+    created_at = models.FloatField(db_index=True)
+
+    class Meta:
+        verbose_name = _("outbox event")
+        verbose_name_plural = _("outbox events")

@@ -1,0 +1,82 @@
+"""Settings for the test suite: a real Redis (embedded unless $REDIS_URL is set), SQLite or PostgreSQL."""
+
+import os
+import tempfile
+from pathlib import Path
+
+from durian.conf import dramatiq_broker
+from durian.embedded import ensure_redis_url
+
+REDIS_URL = ensure_redis_url()
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+SECRET_KEY = "tests"
+DEBUG = False
+ALLOWED_HOSTS = ["*"]
+USE_TZ = True
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_dramatiq",
+    "durian",
+    "example_project.people",
+    "tests.testapp",
+]
+MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+ROOT_URLCONF = "tests.urls"
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+STATIC_URL = "static/"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+if os.environ.get("DURIAN_TEST_DATABASE") == "postgres":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "HOST": os.environ.get("PGHOST", "127.0.0.1"),
+            "PORT": os.environ.get("PGPORT", "5432"),
+            "USER": os.environ.get("PGUSER", "postgres"),
+            "NAME": os.environ.get("PGDATABASE", "test"),
+            "TEST": {"NAME": f"test_durian_{os.getpid()}"},
+        }
+    }
+else:
+    _db = os.path.join(tempfile.gettempdir(), f"durian-test-{os.getpid()}.sqlite3")
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": _db,
+            "TEST": {"NAME": _db},
+            "OPTIONS": {"timeout": 30},
+        }
+    }
+
+DRAMATIQ_BROKER = dramatiq_broker(REDIS_URL)
+DURIAN_BLOCK_MS = 100
+DURIAN_RETRY_SCHEDULE = [0.1, 0.2]
+DURIAN_RETRY_JITTER = 0.0
+DURIAN_CONNECT_TIMEOUT = 2.0
+DURIAN_READ_TIMEOUT = 5.0

@@ -1,0 +1,70 @@
+"""The ``deliver`` actor: attempts, retries on the schedule, dead letters after the last one."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import dramatiq
+from django.conf import settings as django_settings
+
+from durian import deadletters, delivery, schedule
+from durian.cache import snapshots
+from durian.conf import settings
+from durian.connection import get_redis
+from durian.delivery import Outcome
+from durian.event import Event
+
+from .middleware import install
+
+logger = logging.getLogger("durian.workers")
+
+#: The delivery queue, fixed when the actor is declared (``DURIAN_QUEUE_NAME``).
+QUEUE_NAME: str = getattr(django_settings, "DURIAN_QUEUE_NAME", "durian")
+
+
+def item(event: Event, listener_id: int, attempt: int = 1) -> dict[str, Any]:
+    """One delivery as carried in a message."""
+    return {
+        "event": event.id,
+        "hook": event.hook,
+        "payload": event.payload,
+        "ts": event.created_at,
+        "listener": listener_id,
+        "attempt": attempt,
+    }
+
+
+def event_of(data: dict[str, Any]) -> Event:
+    return Event(hook=data["hook"], payload=data["payload"], id=data["event"], created_at=data["ts"])
+
+
+@dramatiq.actor(queue_name=QUEUE_NAME, max_retries=5, min_backoff=1000, max_backoff=60_000, time_limit=15 * 60_000)
+def deliver(items: list[dict[str, Any]]) -> None:
+    """Attempt each delivery once; schedule a retry, or record a dead letter, for each failure."""
+    snap = snapshots.get(get_redis("worker"))
+    for data in items:
+        event = event_of(data)
+        listener = snap.by_id.get(data["listener"])
+        if listener is None:
+            logger.info("durian: listener %s is gone; dropping %s", data["listener"], event.webhook_id(data["listener"]))
+            continue
+        if not listener.active:
+            deadletters.record(event, listener.id, data["attempt"] - 1, Outcome(False, error=f"listener is {listener.state}"))
+            continue
+        outcome = delivery.attempt(event, listener.id, listener.url, listener.secrets)
+        if not outcome.ok:
+            fail(data, event, outcome)
+
+
+def fail(data: dict[str, Any], event: Event, outcome: Outcome) -> None:
+    """Retry later on the schedule, or turn the delivery into a dead letter."""
+    attempt = int(data["attempt"])
+    delay = schedule.retry_delay(attempt, settings.RETRY_SCHEDULE, float(settings.RETRY_JITTER))
+    if delay is None:
+        deadletters.record(event, data["listener"], attempt, outcome)
+        return
+    deliver.send_with_options(args=([{**data, "attempt": attempt + 1}],), delay=int(delay * 1000))
+
+
+install(deliver.broker)

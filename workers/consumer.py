@@ -1,0 +1,109 @@
+"""The stream consumer: from the Redis Stream to ``deliver`` messages, in batches.
+
+One consumer runs in each worker process, under a name unique to the process. It reads new
+entries through the consumer group, reclaims entries that a stopped consumer left pending, matches
+each event against the cached listeners, enqueues the deliveries, and acknowledges the entries only
+after that. It also sweeps the outbox for events that never reached the stream.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Sequence
+
+import redis
+from django.db import close_old_connections
+
+from durian import dispatch, stream
+from durian.cache import Snapshot, snapshots
+from durian.conf import settings
+from durian.connection import get_redis
+from durian.event import Event
+
+logger = logging.getLogger("durian.workers")
+
+
+def consumer_name() -> str:
+    """``host-pid-random``: unique per process, on any number of hosts."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+
+
+def fan_out(snapshot: Snapshot, events: Sequence[Event]) -> list[dict]:
+    """One delivery item per (event, matching listener)."""
+    from .actors import item
+
+    return [item(event, listener.id) for event in events for listener in snapshot.matching(event.hook, event.payload)]
+
+
+def hand_off(client: redis.Redis, entries: Sequence[stream.Entry]) -> int:
+    """Fan out a batch of entries, enqueue the deliveries, then acknowledge. Returns deliveries."""
+    from .actors import deliver
+
+    events = [event for _, event in entries if event is not None]
+    items = fan_out(snapshots.get(client), events) if events else []
+    size = max(1, int(settings.DELIVERY_BATCH_SIZE))
+    for i in range(0, len(items), size):
+        deliver.send(items[i : i + size])
+    stream.ack(client, [entry_id for entry_id, _ in entries])
+    return len(items)
+
+
+class StreamConsumer:
+    """A daemon thread that consumes the stream until ``stop()``."""
+
+    claim_every = 5.0
+    sweep_every = 5.0
+
+    def __init__(self, name: str | None = None) -> None:
+        self.name = name or consumer_name()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self.run, name=f"durian-consumer-{self.name}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+        logger.info("durian: stream consumer %s started on %s", self.name, settings.STREAM_KEY)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+        logger.info("durian: stream consumer %s stopped", self.name)
+
+    def run(self) -> None:
+        failures = 0
+        next_claim = next_sweep = 0.0
+        while not self._stop.is_set():
+            try:
+                client = get_redis("worker")
+                if failures or not next_claim:
+                    stream.ensure_group(client)
+                now = time.monotonic()
+                if now >= next_claim:
+                    next_claim = now + self.claim_every
+                    self._handle(client, stream.claim_stale(client, self.name, int(settings.CLAIM_IDLE_MS), int(settings.BATCH_SIZE)))
+                if now >= next_sweep:
+                    next_sweep = now + self.sweep_every
+                    self._sweep()
+                self._handle(client, stream.read(client, self.name, int(settings.BATCH_SIZE), int(settings.BLOCK_MS)))
+                failures = 0
+            except Exception as exc:  # keep consuming whatever happens; say why
+                failures += 1
+                delay = min(30.0, 0.25 * 2 ** min(failures, 7))
+                logger.warning("durian: stream consumer %s: %s; retrying in %.1f s", self.name, exc, delay)
+                self._stop.wait(delay)
+
+    def _handle(self, client: redis.Redis, entries: Sequence[stream.Entry]) -> None:
+        if entries:
+            hand_off(client, entries)
+
+    def _sweep(self) -> None:
+        close_old_connections()
+        try:
+            while dispatch.sweep() and not self._stop.is_set():
+                pass
+        finally:
+            close_old_connections()

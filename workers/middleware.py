@@ -1,0 +1,38 @@
+"""The Dramatiq middleware that runs durian's stream consumer in every worker process."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import dramatiq
+
+logger = logging.getLogger("durian.workers")
+
+
+class StreamConsumerMiddleware(dramatiq.Middleware):
+    """Starts a stream consumer thread after the worker boots, and stops it before shutdown.
+
+    durian adds it to the broker on its own; list ``workers.middleware.StreamConsumerMiddleware``
+    in ``DRAMATIQ_BROKER["MIDDLEWARE"]`` to make it explicit.
+    """
+
+    def __init__(self) -> None:
+        self.consumer: Any = None
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        from .consumer import StreamConsumer
+
+        self.consumer = StreamConsumer()
+        self.consumer.start()
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        if self.consumer is not None:
+            self.consumer.stop()
+            self.consumer = None
+
+
+def install(broker: dramatiq.Broker) -> None:
+    """Add the middleware to ``broker`` unless it is there already."""
+    if not any(isinstance(m, StreamConsumerMiddleware) for m in broker.middleware):
+        broker.add_middleware(StreamConsumerMiddleware())
