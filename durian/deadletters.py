@@ -8,7 +8,7 @@ from collections.abc import Iterable
 
 from django.utils import timezone
 
-from .delivery import Outcome, attempt
+from .delivery import Outcome, attempt, record as delivery_record, save_records
 from .event import Event
 from .models import DeadLetter
 
@@ -52,8 +52,10 @@ def resend(letters: Iterable[DeadLetter]) -> tuple[int, int]:
     delivered = failed = 0
     for letter in letters:
         listener = letter.listener
-        outcome = attempt(event_of(letter), listener.pk, listener.url, listener.secrets())
+        event = event_of(letter)
+        outcome = attempt(event, listener.pk, listener.url, listener.secrets())
         letter.attempts += 1
+        save_records([delivery_record(event, listener.pk, letter.attempts, outcome)])
         letter.last_status_code = outcome.status_code
         if outcome.ok:
             letter.status = DeadLetter.Status.DELIVERED

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import requests
 
@@ -94,6 +95,37 @@ def attempt(event: Event, listener_id: int, url: str, secrets: Sequence[str]) ->
     return outcome
 
 
+def record(event: Event, listener_id: int, attempt_no: int, outcome: Outcome) -> Any:
+    """An unsaved ``Delivery`` row for one attempt."""
+    from .models import Delivery
+
+    return Delivery(
+        listener_id=listener_id,
+        hook=event.hook,
+        event_id=event.id,
+        webhook_id=event.webhook_id(listener_id),
+        attempt=attempt_no,
+        ok=outcome.ok,
+        status_code=outcome.status_code,
+        error=outcome.error[:2000],
+        duration_ms=int(outcome.elapsed * 1000),
+    )
+
+
+def save_records(records: Sequence[Any]) -> None:
+    """Store delivery records in one query; a failure here never affects delivery."""
+    if not records:
+        return
+    from django.db import DatabaseError
+
+    from .models import Delivery
+
+    try:
+        Delivery.objects.bulk_create(records)
+    except DatabaseError as exc:  # e.g. the listener was deleted meanwhile
+        logger.warning("durian: could not store %d delivery record(s): %s", len(records), exc)
+
+
 def deliver_locally(event: Event) -> None:
     """``async_ = False``: deliver in this process, once, right after commit. Never raises.
 
@@ -107,6 +139,7 @@ def deliver_locally(event: Event) -> None:
             if not match.matches(listener.matchers, event.payload):
                 continue
             outcome = attempt(event, listener.pk, listener.url, listener.secrets())
+            save_records([record(event, listener.pk, 1, outcome)])
             if not outcome.ok:
                 deadletters.record(event, listener.pk, 1, outcome)
     except Exception:

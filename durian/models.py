@@ -112,6 +112,30 @@ class DeadLetter(models.Model):
         return f"{self.webhook_id} ({self.get_status_display()})"
 
 
+class Delivery(models.Model):
+    """One delivery attempt, kept for the listener's history (successes cheaply, failures in full)."""
+
+    listener = models.ForeignKey(Listener, on_delete=models.CASCADE, related_name="deliveries")
+    hook = models.CharField(_("hook"), max_length=100)
+    event_id = models.CharField(_("event id"), max_length=64, db_index=True)
+    webhook_id = models.CharField(_("webhook id"), max_length=200, db_index=True)
+    attempt = models.PositiveIntegerField(_("attempt"), default=1)
+    ok = models.BooleanField(_("delivered"), default=False)
+    status_code = models.PositiveIntegerField(_("status code"), null=True, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    duration_ms = models.PositiveIntegerField(_("duration (ms)"), default=0)
+    created_at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("delivery")
+        verbose_name_plural = _("deliveries")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["listener", "-created_at"], name="durian_delivery_listener_time")]
+
+    def __str__(self) -> str:
+        return f"{self.webhook_id} #{self.attempt} {'ok' if self.ok else 'failed'}"
+
+
 class OutboxEvent(models.Model):
     """An event written in the same transaction as its change, until it reaches the stream."""
 

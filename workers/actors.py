@@ -43,6 +43,7 @@ def event_of(data: dict[str, Any]) -> Event:
 def deliver(items: list[dict[str, Any]]) -> None:
     """Attempt each delivery once; schedule a retry, or record a dead letter, for each failure."""
     snap = snapshots.get(get_redis("worker"))
+    records = []
     for data in items:
         event = event_of(data)
         listener = snap.by_id.get(data["listener"])
@@ -53,8 +54,10 @@ def deliver(items: list[dict[str, Any]]) -> None:
             deadletters.record(event, listener.id, data["attempt"] - 1, Outcome(False, error=f"listener is {listener.state}"))
             continue
         outcome = delivery.attempt(event, listener.id, listener.url, listener.secrets)
+        records.append(delivery.record(event, listener.id, data["attempt"], outcome))
         if not outcome.ok:
             fail(data, event, outcome)
+    delivery.save_records(records)
 
 
 def fail(data: dict[str, Any], event: Event, outcome: Outcome) -> None:
