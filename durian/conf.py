@@ -17,11 +17,17 @@ DEFAULTS: dict[str, Any] = {
     # Redis server holding the event stream and the listener cache. ``None`` means: the
     # ``REDIS_URL`` environment variable, else ``redis://localhost:6379/0``.
     "REDIS_URL": None,
-    # Socket timeouts (seconds) for Redis calls made on the request path (after a commit).
+    # Socket timeouts (seconds) for Redis calls made on the request path (after a commit). With no
+    # retries this bounds what a down or hanging Redis adds to one save.
     "REDIS_REQUEST_TIMEOUT": 1.0,
+    # After a failed Redis call on the request path, that process leaves Redis alone for this many
+    # seconds: events just stay in the outbox (the workers' sweep relays them), so during an outage
+    # only one save per process and period pays the timeout.
+    "REDIS_REQUEST_BACKOFF": 2.0,
     # Key prefix for every Redis key durian owns.
     "KEY_PREFIX": "durian",
-    # Stream that carries events, its approximate length cap and its consumer group.
+    # Stream that carries events, its approximate length cap (``None``: no cap; trim with
+    # ``manage.py durian_purge``, which never drops unconsumed entries) and its consumer group.
     "STREAM_KEY": "durian:events",
     "STREAM_MAXLEN": 1_000_000,
     "CONSUMER_GROUP": "durian",
@@ -30,6 +36,13 @@ DEFAULTS: dict[str, Any] = {
     "BLOCK_MS": 1000,
     # Entries pending this long (ms) in a consumer that stopped are reclaimed by another one.
     "CLAIM_IDLE_MS": 60_000,
+    # How often (seconds) each worker sweeps the outbox, and how old (seconds) an outbox row must be
+    # before the sweep relays it (younger rows are still being relayed by the process that wrote them).
+    "SWEEP_INTERVAL": 5.0,
+    "SWEEP_AGE": 5.0,
+    # How long (seconds) Redis remembers that a webhook-id was delivered (or is being delivered), so
+    # that a repeated hand-off (relay, stream reclaim, redelivered message) sends no second webhook.
+    "DEDUP_TTL": 86_400,
     # Dramatiq queue of the delivery actor, and how many deliveries one message carries.
     "QUEUE_NAME": "durian",
     "DELIVERY_BATCH_SIZE": 20,
@@ -79,13 +92,17 @@ DRAMATIQ_MIDDLEWARE = [
 ]
 
 
-def dramatiq_broker(url: str | None = None) -> dict[str, Any]:
+def dramatiq_broker(url: str | None = None, **options: Any) -> dict[str, Any]:
     """A ``DRAMATIQ_BROKER`` setting for the Redis broker with the full middleware list.
 
     Use it in a settings module: ``DRAMATIQ_BROKER = dramatiq_broker(os.environ["REDIS_URL"])``.
+    Extra keyword arguments go to ``RedisBroker``: ``heartbeat_timeout`` (ms, default 60 000) is how
+    long a killed worker's in-flight messages wait before another worker gets them;
+    ``maintenance_chance`` (per million commands, default 1 000) how often that check runs;
+    ``dead_message_ttl`` (ms) how long Dramatiq keeps its own dead messages.
     """
     return {
         "BROKER": "dramatiq.brokers.redis.RedisBroker",
-        "OPTIONS": {"url": url or os.environ.get("REDIS_URL") or "redis://localhost:6379/0"},
+        "OPTIONS": {"url": url or os.environ.get("REDIS_URL") or "redis://localhost:6379/0", **options},
         "MIDDLEWARE": list(DRAMATIQ_MIDDLEWARE),
     }

@@ -3,7 +3,15 @@
 Inside a transaction each event is written to the outbox table (same transaction as the change)
 and buffered; one ``on_commit`` callback per transaction (and savepoint) appends the whole buffer to
 the stream in one pipelined round trip, then removes the outbox rows. A rolled-back change leaves
-nothing behind. When Redis is down the rows stay, and the workers' sweep relays them later.
+nothing behind. When Redis is down or hangs the rows stay, and the workers' sweep relays them later.
+The request path never waits on Redis for more than ``DURIAN_REDIS_REQUEST_TIMEOUT`` per save and
+never raises into the caller; after a failure it skips Redis for a short while (see
+``durian.connection``).
+
+The sweep takes a lock in Redis (and, where the database supports it, ``SELECT ... FOR UPDATE
+SKIP LOCKED``), so concurrent sweepers do not relay the same row twice. A row can still reach the
+stream twice when the outcome of an XADD is unknown (a reply lost to a timeout); delivery
+deduplicates on ``webhook-id`` (``durian.idempotency``), so no second webhook goes out.
 
 Outside a transaction (autocommit) the change is already committed when the signal fires: the
 event goes straight to the stream, and into the outbox only when Redis cannot take it.
@@ -12,14 +20,16 @@ event goes straight to the stream, and into the outbox only when Redis cannot ta
 from __future__ import annotations
 
 import logging
+import time
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
-import redis
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, connections, transaction
 
 from . import stream
-from .connection import get_redis
+from .conf import settings
+from .connection import get_redis, request_path_failed, request_path_open
 from .event import Event
 
 logger = logging.getLogger("durian.dispatch")
@@ -77,11 +87,15 @@ def relay(events: Sequence[Event], using: str, in_outbox: bool) -> bool:
     if not events:
         return True
     try:
+        if not request_path_open():
+            raise ConnectionError("skipped after a recent failure")
         stream.append(events, get_redis("request"))
-    except redis.RedisError as exc:
-        logger.warning(
-            "durian: Redis unavailable (%s); %d event(s) kept in the outbox for the sweep", exc, len(events)
-        )
+    except Exception as exc:  # never into the user's request, whatever the client raises
+        if request_path_open():
+            request_path_failed()
+            logger.warning(
+                "durian: Redis unavailable (%s); %d event(s) kept in the outbox for the sweep", exc, len(events)
+            )
         if not in_outbox:
             _safely(_write_outbox, events, using)
         return False
@@ -111,18 +125,49 @@ def _safely(fn: Any, *args: Any) -> None:
         logger.error("durian: outbox write failed: %s", exc)
 
 
-def sweep(using: str = "default", older_than: float = 5.0, limit: int = 500) -> int:
-    """Relay outbox events older than ``older_than`` seconds; returns how many reached the stream."""
-    import time
+def sweep(using: str = "default", older_than: float | None = None, limit: int = 500) -> int:
+    """Relay outbox rows older than ``older_than`` seconds (``DURIAN_SWEEP_AGE``) to the stream.
 
+    Returns how many reached the stream; 0 as well when another process holds the sweep lock.
+    """
     from .models import OutboxEvent
 
-    cutoff = time.time() - older_than
-    rows = list(OutboxEvent.objects.using(using).filter(created_at__lt=cutoff).order_by("created_at")[:limit])
-    if not rows:
+    age = float(settings.SWEEP_AGE if older_than is None else older_than)
+    client = get_redis("worker")
+    lock = _SweepLock(client)
+    if not lock.acquire():
         return 0
-    events = [Event(hook=r.hook, payload=r.payload, id=r.id, created_at=r.created_at) for r in rows]
-    stream.append(events, get_redis("worker"))
-    OutboxEvent.objects.using(using).filter(id__in=[e.id for e in events]).delete()
+    try:
+        with transaction.atomic(using=using):
+            rows = OutboxEvent.objects.using(using).filter(created_at__lt=time.time() - age).order_by("created_at")
+            if connections[using].features.has_select_for_update_skip_locked:
+                rows = rows.select_for_update(skip_locked=True)
+            events = [Event(hook=r.hook, payload=r.payload, id=r.id, created_at=r.created_at) for r in rows[:limit]]
+            if not events:
+                return 0
+            stream.append(events, client)
+            OutboxEvent.objects.using(using).filter(id__in=[e.id for e in events]).delete()
+    finally:
+        lock.release()
     logger.info("durian: sweep relayed %d event(s) from the outbox", len(events))
     return len(events)
+
+
+class _SweepLock:
+    """One sweeper at a time across every worker process and host (a Redis lease)."""
+
+    _release = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
+
+    def __init__(self, client: Any, lease_ms: int = 60_000) -> None:
+        self.client, self.lease_ms = client, lease_ms
+        self.key = f"{settings.KEY_PREFIX}:sweep:lock"
+        self.token = uuid.uuid4().hex
+
+    def acquire(self) -> bool:
+        return bool(self.client.set(self.key, self.token, nx=True, px=self.lease_ms))
+
+    def release(self) -> None:
+        try:
+            self.client.eval(self._release, 1, self.key, self.token)
+        except Exception as exc:  # the lease expires by itself
+            logger.warning("durian: could not release the sweep lock: %s", exc)

@@ -20,7 +20,8 @@ def append(events: Sequence[Event], client: redis.Redis) -> list[str]:
     """Append events in one pipelined round trip; returns their stream ids."""
     if not events:
         return []
-    key, maxlen = settings.STREAM_KEY, int(settings.STREAM_MAXLEN)
+    key, cap = settings.STREAM_KEY, settings.STREAM_MAXLEN
+    maxlen = int(cap) if cap else None
     pipe = client.pipeline(transaction=False)
     for event in events:
         pipe.xadd(key, event.to_fields(), maxlen=maxlen, approximate=True)

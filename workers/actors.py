@@ -1,14 +1,21 @@
-"""The ``deliver`` actor: attempts, retries on the schedule, dead letters after the last one."""
+"""The ``deliver`` actor: attempts, retries on the schedule, dead letters after the last one.
+
+Each attempt goes through ``durian.idempotency``: a delivery handed on twice (a repeated relay, a
+reclaimed stream entry, a message Dramatiq redelivers after a worker died) posts no second webhook
+unless the first attempt's outcome is unknown. Replayed items (``"replay": True``) skip that check.
+"""
 
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 import dramatiq
+import redis
 from django.conf import settings as django_settings
 
-from durian import deadletters, delivery, schedule
+from durian import deadletters, delivery, idempotency, schedule
 from durian.cache import snapshots
 from durian.conf import settings
 from durian.connection import get_redis
@@ -23,9 +30,9 @@ logger = logging.getLogger("durian.workers")
 QUEUE_NAME: str = getattr(django_settings, "DURIAN_QUEUE_NAME", "durian")
 
 
-def item(event: Event, listener_id: int, attempt: int = 1) -> dict[str, Any]:
-    """One delivery as carried in a message."""
-    return {
+def item(event: Event, listener_id: int, attempt: int = 1, replay: bool = False) -> dict[str, Any]:
+    """One delivery as carried in a message; ``replay`` delivers again even if delivered before."""
+    data = {
         "event": event.id,
         "hook": event.hook,
         "payload": event.payload,
@@ -33,6 +40,9 @@ def item(event: Event, listener_id: int, attempt: int = 1) -> dict[str, Any]:
         "listener": listener_id,
         "attempt": attempt,
     }
+    if replay:
+        data["replay"] = True
+    return data
 
 
 def event_of(data: dict[str, Any]) -> Event:
@@ -42,8 +52,12 @@ def event_of(data: dict[str, Any]) -> Event:
 @dramatiq.actor(queue_name=QUEUE_NAME, max_retries=5, min_backoff=1000, max_backoff=60_000, time_limit=15 * 60_000)
 def deliver(items: list[dict[str, Any]]) -> None:
     """Attempt each delivery once; schedule a retry, or record a dead letter, for each failure."""
-    snap = snapshots.get(get_redis("worker"))
-    records = []
+    client = get_redis("worker")
+    snap = snapshots.get(client)
+    token = uuid.uuid4().hex
+    records: list[Any] = []
+    busy: list[dict[str, Any]] = []
+    wait_ms = 0
     for data in items:
         event = event_of(data)
         listener = snap.by_id.get(data["listener"])
@@ -53,11 +67,27 @@ def deliver(items: list[dict[str, Any]]) -> None:
         if not listener.active:
             deadletters.record(event, listener.id, data["attempt"] - 1, Outcome(False, error=f"listener is {listener.state}"))
             continue
+        webhook_id = event.webhook_id(listener.id)
+        if not data.get("replay"):
+            claim = idempotency.claim(client, webhook_id, token)
+            if claim.state == idempotency.DONE:
+                logger.info("durian: %s was delivered already; not sending it again", webhook_id)
+                continue
+            if not claim.go:  # another worker is posting it, or died doing so: look again later
+                busy.append(data)
+                wait_ms = max(wait_ms, claim.retry_in_ms)
+                continue
         outcome = delivery.attempt(event, listener.id, listener.url, listener.secrets)
+        try:
+            idempotency.finish(client, webhook_id, token, outcome.ok)
+        except redis.RedisError as exc:  # the lease runs out by itself
+            logger.warning("durian: could not record the outcome of %s: %s", webhook_id, exc)
         records.append(delivery.record(event, listener.id, data["attempt"], outcome))
         if not outcome.ok:
             fail(data, event, outcome)
     delivery.save_records(records)
+    if busy:
+        deliver.send_with_options(args=(busy,), delay=wait_ms + 100)
 
 
 def fail(data: dict[str, Any], event: Event, outcome: Outcome) -> None:

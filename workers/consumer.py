@@ -54,10 +54,14 @@ def hand_off(client: redis.Redis, entries: Sequence[stream.Entry]) -> int:
 
 
 class StreamConsumer:
-    """A daemon thread that consumes the stream until ``stop()``."""
+    """A daemon thread that consumes the stream until ``stop()``.
 
-    claim_every = 5.0
-    sweep_every = 5.0
+    It reclaims stale entries every ``DURIAN_CLAIM_IDLE_MS / 2`` (between 0.5 and 5 s) and sweeps
+    the outbox every ``DURIAN_SWEEP_INTERVAL`` seconds. After a Redis error it waits 0.5 s, doubling
+    up to ``max_backoff`` seconds, so it resumes within seconds of Redis coming back.
+    """
+
+    max_backoff = 5.0
 
     def __init__(self, name: str | None = None) -> None:
         self.name = name or consumer_name()
@@ -83,16 +87,17 @@ class StreamConsumer:
                     stream.ensure_group(client)
                 now = time.monotonic()
                 if now >= next_claim:
-                    next_claim = now + self.claim_every
-                    self._handle(client, stream.claim_stale(client, self.name, int(settings.CLAIM_IDLE_MS), int(settings.BATCH_SIZE)))
+                    idle_ms = int(settings.CLAIM_IDLE_MS)
+                    next_claim = now + min(5.0, max(0.5, idle_ms / 2000))
+                    self._handle(client, stream.claim_stale(client, self.name, idle_ms, int(settings.BATCH_SIZE)))
                 if now >= next_sweep:
-                    next_sweep = now + self.sweep_every
+                    next_sweep = now + float(settings.SWEEP_INTERVAL)
                     self._sweep()
                 self._handle(client, stream.read(client, self.name, int(settings.BATCH_SIZE), int(settings.BLOCK_MS)))
                 failures = 0
             except Exception as exc:  # keep consuming whatever happens; say why
                 failures += 1
-                delay = min(30.0, 0.25 * 2 ** min(failures, 7))
+                delay = min(self.max_backoff, 0.25 * 2 ** min(failures, 7))
                 logger.warning("durian: stream consumer %s: %s; retrying in %.1f s", self.name, exc, delay)
                 self._stop.wait(delay)
 
