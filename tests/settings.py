@@ -74,6 +74,9 @@ else:
         }
     }
 
+if os.environ.get("DURIAN_TEST_DB_NAME"):  # a worker process started by a fault test: the test's database
+    DATABASES["default"]["NAME"] = DATABASES["default"]["TEST"]["NAME"] = os.environ["DURIAN_TEST_DB_NAME"]
+
 DRAMATIQ_BROKER = dramatiq_broker(REDIS_URL)
 DURIAN_BLOCK_MS = 100
 DURIAN_RETRY_SCHEDULE = [0.1, 0.2]

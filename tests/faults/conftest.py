@@ -1,0 +1,189 @@
+"""Fixtures of the fault tests: an own redis-server, real worker processes, the test database shared.
+
+Every fault test starts its own ``redis-server`` (AOF on, so a restart on the same port and
+directory keeps the data) and its own Dramatiq worker processes (``python -m dramatiq
+django_dramatiq.setup durian.tasks``) with ``tests.faults.worker_settings``. The workers open the
+test's own database (``DURIAN_TEST_DB_NAME``); the tests are transactional, so they see its rows.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from durian import connection as durian_connection
+from durian.embedded import EmbeddedRedis, start_redis
+from durian.testing import Receiver
+from example_project.people.models import Person
+
+from .worker_settings import FAULT_SETTINGS
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKER_SETTINGS = "tests.faults.worker_settings"
+
+
+def wait_until(predicate: Callable[[], object], timeout: float, what: str, every: float = 0.05) -> float:
+    """Poll ``predicate`` until it holds; returns the seconds it took, fails after ``timeout``."""
+    started = time.monotonic()
+    while True:
+        if predicate():
+            return time.monotonic() - started
+        if time.monotonic() - started > timeout:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(every)
+
+
+def webhook_ids(receiver: Receiver) -> Counter:
+    """How often the receiver got (with a 2xx answer) each ``webhook-id``."""
+    return Counter(r.headers["webhook-id"] for r in list(receiver.delivered))
+
+
+class RedisServer:
+    """The test's own redis-server, which the test may stop, freeze, resume and restart."""
+
+    def __init__(self) -> None:
+        self.server: EmbeddedRedis = start_redis(directory=tempfile.mkdtemp(prefix="durian-fault-redis-"))
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    @property
+    def pid(self) -> int:
+        return self.server.process.pid
+
+    def stop(self) -> None:
+        """Shut down cleanly (SIGTERM: Redis flushes its AOF) and wait until the port is closed."""
+        self.server.stop()
+
+    def restart(self) -> None:
+        """Start again on the same port and directory: the AOF brings the data back."""
+        self.server = start_redis(port=self.server.port, directory=self.server.directory)
+
+    def freeze(self) -> None:
+        os.kill(self.pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        os.kill(self.pid, signal.SIGCONT)
+
+    def close(self) -> None:
+        try:
+            self.thaw()
+        except ProcessLookupError:
+            pass
+        self.server.stop()
+
+
+class WorkerProcess:
+    """``python -m dramatiq django_dramatiq.setup durian.tasks`` in its own process group."""
+
+    def __init__(self, redis_url: str, log_dir: str, threads: int = 8) -> None:
+        env = {
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": WORKER_SETTINGS,
+            "REDIS_URL": redis_url,
+            "DURIAN_TEST_DB_NAME": str(connection.settings_dict["NAME"]),
+            "PYTHONPATH": str(ROOT),
+        }
+        self.log_path = os.path.join(log_dir, f"worker-{time.monotonic_ns()}.log")
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()/kill()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "dramatiq", "django_dramatiq.setup", "durian.tasks",
+             "--processes", "1", "--threads", str(threads)],
+            cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker: its main process and its worker process, no clean-up at all."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait(10)
+        self._log.close()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+        self._log.close()
+
+    def ready(self) -> bool:
+        log = self.log()
+        return "stream consumer" in log and "ready for action" in log
+
+    def log(self) -> str:
+        return Path(self.log_path).read_text(errors="replace")[-4000:]
+
+
+class Cluster:
+    """The test's Redis server and worker processes."""
+
+    def __init__(self) -> None:
+        self.redis = RedisServer()
+        self.log_dir = tempfile.mkdtemp(prefix="durian-fault-logs-")
+        self.workers: list[WorkerProcess] = []
+
+    def start_worker(self, threads: int = 8, wait: bool = True) -> WorkerProcess:
+        """Start a worker process; by default wait until it is ready and its stream consumer runs."""
+        worker = WorkerProcess(self.redis.url, self.log_dir, threads)
+        self.workers.append(worker)
+        if wait:
+            try:
+                wait_until(worker.ready, 60, "the worker to boot", every=0.1)
+            except AssertionError:
+                raise AssertionError(f"worker did not start:\n{worker.log()}") from None
+        return worker
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.stop()
+        self.redis.close()
+
+
+@pytest.fixture
+def cluster(settings, transactional_db):
+    """An own redis-server (durian in this process points at it) and a place for worker processes."""
+    c = Cluster()
+    for name, value in FAULT_SETTINGS.items():
+        setattr(settings, name, value)
+    settings.DURIAN_REDIS_URL = c.redis.url
+    durian_connection.reset()
+    try:
+        yield c
+    finally:
+        c.close()
+        durian_connection.reset()
+
+
+def save_people(count: int, per_transaction: int = 500, prefix: str = "p") -> None:
+    """Create ``count`` people (one ``person`` event each), ``per_transaction`` per transaction."""
+    from django.db import transaction
+
+    for start in range(0, count, per_transaction):
+        with transaction.atomic():
+            for i in range(start, min(count, start + per_transaction)):
+                Person.objects.create(name=f"{prefix}{i}", address="1 Main St", secret="s")
+
+
+def report(name: str, **numbers: object) -> None:
+    """Print the measured numbers of a fault test (run pytest with ``-s`` to see them)."""
+    line = ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in numbers.items())
+    print(f"\n[fault] {name}: {line}")
+    path = os.environ.get("DURIAN_FAULT_REPORT")
+    if path:
+        with open(path, "a") as f:
+            f.write(f"{name}: {line}\n")
