@@ -48,7 +48,8 @@ class _Batch:
         relay(self.events, using=self.using, in_outbox=True)
 
     def registered(self, conn: Any) -> bool:
-        return any(entry[1] is self.flush for entry in getattr(conn, "run_on_commit", ()))
+        # ``==``, not ``is``: every ``self.flush`` access makes a new bound-method object.
+        return any(entry[1] == self.flush for entry in getattr(conn, "run_on_commit", ()))
 
 
 def _batches(using: str) -> dict[tuple[str, ...], _Batch]:

@@ -1,0 +1,46 @@
+"""The receiver refuses connections for a while, then accepts again."""
+
+import time
+
+import pytest
+
+from durian.models import DeadLetter, Delivery
+from durian.testing import Receiver
+from example_project.people.hooks import PersonHook
+
+from .conftest import report, save_people, wait_until, webhook_ids
+
+pytestmark = [pytest.mark.fault, pytest.mark.timeout(120)]
+
+EVENTS = 200
+OUTAGE = 3.0  # seconds; the retry schedule of the fault settings spans 0.5 + 1 + 2 + 4 + 8 = 15.5 s
+
+
+def test_receiver_refusing_connections_for_a_while_gets_everything_without_dead_letters(cluster):
+    first = Receiver().start()
+    host, port = first.server.server_address[:2]
+    PersonHook().listener(url=first.url).save()
+    cluster.start_worker()
+    first.stop()  # the port now refuses connections
+
+    save_people(EVENTS, per_transaction=50)
+    wait_until(lambda: Delivery.objects.filter(ok=False).count() >= EVENTS, 30, "a failed attempt per event")
+    time.sleep(max(0.0, OUTAGE - 1.0))
+    with Receiver(host, port) as back:
+        back_at = time.monotonic()
+        wait_until(lambda: len(webhook_ids(back)) >= EVENTS, 60, f"all {EVENTS} webhook-ids", every=0.2)
+        recovered_in = time.monotonic() - back_at
+        time.sleep(0.5)
+        ids = webhook_ids(back)
+    failed_attempts = Delivery.objects.filter(ok=False).count()
+    report(
+        "receiver refusing connections",
+        events=EVENTS,
+        lost=EVENTS - len(ids),
+        duplicates=sum(ids.values()) - len(ids),
+        failed_attempts=failed_attempts,
+        dead_letters=DeadLetter.objects.count(),
+        recovered_s=recovered_in,
+    )
+    assert len(ids) == EVENTS
+    assert not DeadLetter.objects.exists()

@@ -1,0 +1,146 @@
+"""Redis goes away (stopped, or frozen, or a peer that never answers) while the site saves."""
+
+import socket
+import statistics
+import threading
+import time
+
+import pytest
+from django.db import transaction
+
+from durian.models import OutboxEvent
+from example_project.people.hooks import PersonHook
+from example_project.people.models import Person
+
+from .conftest import report, wait_until, webhook_ids
+
+pytestmark = [pytest.mark.fault, pytest.mark.timeout(120)]
+
+#: What Redis trouble may add to one save: the request-path timeout (1 s) plus slack for a busy machine.
+BOUND = 1.0 + 0.5
+
+
+def timed_save(i: int, prefix: str) -> float:
+    """One save, in its own transaction (even ``i``) or in autocommit mode (odd ``i``); its duration."""
+    started = time.monotonic()
+    if i % 2:
+        Person.objects.create(name=f"{prefix}{i}", address="a", secret="s")
+    else:
+        with transaction.atomic():
+            Person.objects.create(name=f"{prefix}{i}", address="a", secret="s")
+    return time.monotonic() - started
+
+
+def test_redis_stopped_during_1000_saves_then_restarted_delivers_all(cluster, receiver):
+    PersonHook().listener(url=receiver.url).save()
+    cluster.start_worker()
+    durations = {"before": [], "during": [], "after": []}
+    phase = "before"
+    for i in range(1000):
+        if i == 300:
+            cluster.redis.stop()
+            stopped_at = time.monotonic()
+            phase = "during"
+        if i == 700:
+            cluster.redis.restart()
+            restarted_at = time.monotonic()
+            phase = "after"
+        durations[phase].append(timed_save(i, "outage"))
+        time.sleep(0.005)
+    outage = restarted_at - stopped_at
+    assert OutboxEvent.objects.exists()  # the saves during the outage waited there
+
+    wait_until(lambda: len(webhook_ids(receiver)) >= 1000, 60, "all 1000 webhook-ids", every=0.2)
+    recovered_in = time.monotonic() - restarted_at
+    time.sleep(0.5)
+    ids = webhook_ids(receiver)
+    baseline = statistics.median(durations["before"])
+    extra = max(durations["during"]) - baseline
+    report(
+        "Redis stopped during 1000 saves",
+        events=1000,
+        lost=1000 - len(ids),
+        duplicates=sum(ids.values()) - len(ids),
+        outage_s=outage,
+        save_median_ms=baseline * 1000,
+        max_extra_per_save_s=extra,
+        recovered_s=recovered_in,
+    )
+    assert len(ids) == 1000
+    assert extra < BOUND
+    assert not OutboxEvent.objects.exists()
+
+
+class Blackhole:
+    """A TCP server on loopback that accepts connections and never answers."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.held: list[socket.socket] = []
+        self.url = f"redis://127.0.0.1:{self.sock.getsockname()[1]}/0"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                self.held.append(self.sock.accept()[0])
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.sock.close()
+        for s in self.held:
+            s.close()
+
+
+def test_saves_return_within_the_bound_while_redis_is_frozen(cluster, receiver):
+    PersonHook().listener(url=receiver.url).save()
+    cluster.start_worker()
+    timed_save(0, "warm")
+    cluster.redis.freeze()  # SIGSTOP: connections open, nothing answers
+    try:
+        durations = []
+        for i in range(1, 21):
+            durations.append(timed_save(i, "frozen"))
+            time.sleep(0.1)
+    finally:
+        cluster.redis.thaw()
+    thawed_at = time.monotonic()
+    wait_until(lambda: len(webhook_ids(receiver)) >= 21, 60, "all 21 webhook-ids", every=0.2)
+    ids = webhook_ids(receiver)
+    report(
+        "Redis frozen (SIGSTOP) during 20 saves",
+        events=21,
+        lost=21 - len(ids),
+        duplicates=sum(ids.values()) - len(ids),
+        slowest_save_s=max(durations),
+        saves_that_waited=sum(d > 0.5 for d in durations),
+        recovered_s=time.monotonic() - thawed_at,
+    )
+    assert max(durations) < BOUND
+    assert len(ids) == 21
+
+
+def test_saves_return_within_the_bound_when_redis_accepts_and_never_answers(cluster, receiver, settings):
+    PersonHook().listener(url=receiver.url).save()
+    cluster.start_worker()
+    hole = Blackhole()
+    settings.DURIAN_REDIS_URL = hole.url  # this process (the site) only; the workers reach the real Redis
+    try:
+        durations = [timed_save(i, "blackhole") for i in range(20)]
+    finally:
+        hole.close()
+    started = time.monotonic()
+    wait_until(lambda: len(webhook_ids(receiver)) >= 20, 60, "all 20 webhook-ids (through the sweep)", every=0.2)
+    ids = webhook_ids(receiver)
+    report(
+        "Redis peer that never answers, 20 saves",
+        events=20,
+        lost=20 - len(ids),
+        duplicates=sum(ids.values()) - len(ids),
+        slowest_save_s=max(durations),
+        saves_that_waited=sum(d > 0.5 for d in durations),
+        swept_in_s=time.monotonic() - started,
+    )
+    assert max(durations) < BOUND
+    assert len(ids) == 20

@@ -1,0 +1,53 @@
+"""Two worker processes share the stream through the consumer group."""
+
+import time
+
+import pytest
+
+from durian.connection import get_redis
+from durian.models import DeadLetter
+from example_project.people.hooks import PersonHook
+
+from .conftest import report, save_people, wait_until, webhook_ids
+
+pytestmark = [pytest.mark.fault, pytest.mark.timeout(180)]
+
+EVENTS = 2000
+
+
+def drain_seconds(cluster, receiver, workers: int, prefix: str, expected: int) -> float:
+    """Commit EVENTS events while no worker runs, start ``workers`` workers, and time the delivery.
+
+    From the moment every worker is ready until the receiver holds ``expected`` webhook-ids.
+    """
+    save_people(EVENTS, prefix=prefix)
+    started = [cluster.start_worker(threads=4, wait=False) for _ in range(workers)]
+    wait_until(lambda: all(w.ready() for w in started), 60, "the workers to boot", every=0.05)
+    began = time.monotonic()
+    wait_until(lambda: len(webhook_ids(receiver)) >= expected, 120, f"{expected} webhook-ids", every=0.05)
+    took = time.monotonic() - began
+    for w in started:
+        w.stop()
+    return took
+
+
+def test_two_workers_deliver_every_event_and_share_the_work(cluster, receiver):
+    PersonHook().listener(url=receiver.url).save()
+    one = drain_seconds(cluster, receiver, 1, "one", EVENTS)
+    two = drain_seconds(cluster, receiver, 2, "two", 2 * EVENTS)
+    time.sleep(0.5)
+    ids = webhook_ids(receiver)
+    consumers = get_redis("worker").xinfo_consumers("durian:events", "durian")
+    report(
+        "two workers",
+        events=2 * EVENTS,
+        lost=2 * EVENTS - len(ids),
+        duplicates=sum(ids.values()) - len(ids),
+        one_worker_s=one,
+        two_workers_s=two,
+        throughput_ratio=one / two,
+        consumers_that_read=len(consumers),
+    )
+    assert len(ids) == 2 * EVENTS
+    assert len(consumers) >= 2  # stream consumers of separate processes took entries from the group
+    assert not DeadLetter.objects.exists()
