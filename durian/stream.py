@@ -86,3 +86,96 @@ def _entries(raw: Iterable[tuple[bytes, dict]]) -> list[Entry]:
 
 def _s(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+# -- inspection and maintenance (operator commands) ------------------------------------------------
+
+
+def length(client: redis.Redis) -> int:
+    """How many entries the stream holds now."""
+    return int(client.xlen(settings.STREAM_KEY))
+
+
+def groups(client: redis.Redis) -> list[dict]:
+    """Every consumer group of the stream, with ``lag`` (entries not yet read) filled in."""
+    key = settings.STREAM_KEY
+    try:
+        found = client.xinfo_groups(key)
+    except redis.ResponseError:  # no stream yet
+        return []
+    out = []
+    for g in found:
+        info = {_s(k): (_s(v) if isinstance(v, bytes) else v) for k, v in g.items()}
+        if info.get("lag") is None:  # Redis < 7 does not report it: count the unread entries
+            info["lag"] = len(client.xrange(key, min="(" + info["last-delivered-id"], max="+", count=100_000))
+        out.append(info)
+    return out
+
+
+def consumers(client: redis.Redis, group: str) -> list[dict]:
+    """Consumers of ``group``: ``name``, ``pending``, ``idle`` (ms)."""
+    return [
+        {_s(k): (_s(v) if isinstance(v, bytes) else v) for k, v in c.items()}
+        for c in client.xinfo_consumers(settings.STREAM_KEY, group)
+    ]
+
+
+def trim_floor(client: redis.Redis) -> str | None:
+    """The lowest entry id some group still needs: its oldest pending entry, else the first unread one.
+
+    ``None`` when no group exists (nothing was consumed yet: nothing may be trimmed).
+    """
+    floors = []
+    for g in groups(client):
+        pending = client.xpending(settings.STREAM_KEY, g["name"])
+        if pending["pending"]:
+            floors.append(_id(_s(pending["min"])))
+        else:
+            ms, seq = _id(g["last-delivered-id"])
+            floors.append((ms, seq + 1))
+    if not floors:
+        return None
+    ms, seq = min(floors)
+    return f"{ms}-{seq}"
+
+
+def safe_min_id(client: redis.Redis, min_id: str) -> str | None:
+    """``min_id``, lowered to ``trim_floor`` when a group still needs older entries (``None``: trim nothing)."""
+    floor = trim_floor(client)
+    if floor is None:
+        return None
+    ms, seq = min(_id(min_id), _id(floor))
+    return f"{ms}-{seq}"
+
+
+def trim_before(client: redis.Redis, min_id: str, dry_run: bool = False) -> int:
+    """Remove entries older than ``min_id`` (never ones a group still needs); returns how many."""
+    limit = safe_min_id(client, min_id)
+    if limit is None:
+        return 0
+    if dry_run:
+        return len(client.xrange(settings.STREAM_KEY, min="-", max="(" + limit, count=10_000_000))
+    return int(client.xtrim(settings.STREAM_KEY, minid=limit, approximate=False))
+
+
+def between(client: redis.Redis, start_ms: int, end_ms: int, page: int = 500) -> Iterable[Entry]:
+    """Entries appended between two unix times (ms, both included), oldest first, page by page."""
+    start = f"{start_ms}-0"
+    while True:
+        raw = client.xrange(settings.STREAM_KEY, min=start, max=f"{end_ms}-18446744073709551615", count=page)
+        if not raw:
+            return
+        yield from _entries(raw)
+        start = "(" + _s(raw[-1][0])
+        if len(raw) < page:
+            return
+
+
+def id_time_ms(entry_id: str) -> int:
+    """The unix time (ms) at which an entry was appended (the first part of its id)."""
+    return _id(entry_id)[0]
+
+
+def _id(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)

@@ -1,0 +1,46 @@
+"""``manage.py durian_replay --since 2h [--until ...] [--hook H] [--listener N]``: deliver past events again."""
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from durian import replay
+from durian.connection import get_redis
+from durian.progress import ProgressBar
+from durian.timespec import parse_moment
+
+
+class Command(BaseCommand):
+    help = (
+        "Deliver again the events of a time window (from the stream, or from dead letters for older ones) "
+        "to the listeners that match them now."
+    )
+
+    def add_arguments(self, parser):  # type: ignore[no-untyped-def]
+        parser.add_argument("--since", required=True, help="Start: ISO date/time, or a duration ago (12h, 7d).")
+        parser.add_argument("--until", help="End (default: now): ISO date/time, or a duration ago.")
+        parser.add_argument("--hook", help="Only events of this hook.")
+        parser.add_argument("--listener", type=int, help="Only deliveries to this listener (id).")
+        parser.add_argument("--dry-run", action="store_true", help="Count what would be delivered; send nothing.")
+
+    def handle(self, *args, **options):  # type: ignore[no-untyped-def]
+        try:
+            since = parse_moment(options["since"])
+            until = parse_moment(options["until"]) if options["until"] else timezone.now()
+        except ValueError as exc:
+            raise CommandError(str(exc)) from None
+        if since > until:
+            raise CommandError("--since is after --until")
+        bar = ProgressBar(getattr(self.stderr, "_out", self.stderr), "Replaying")
+        summary = replay.replay(
+            get_redis("worker"),
+            since,
+            until,
+            hook=options["hook"],
+            listener_id=options["listener"],
+            dry_run=options["dry_run"],
+            progress=bar.update,
+        )
+        bar.close(f"{summary.events} events")
+        prefix = "Dry run: " if options["dry_run"] else ""
+        self.stdout.write(prefix + f"replay {since.isoformat()} .. {until.isoformat()}")
+        self.stdout.write("\n".join(summary.lines()))
