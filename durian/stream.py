@@ -37,11 +37,21 @@ def ensure_group(client: redis.Redis) -> None:
             raise
 
 
-def read(client: redis.Redis, consumer: str, count: int, block_ms: int | None) -> list[Entry]:
-    """New entries for ``consumer`` through the group, waiting up to ``block_ms``."""
+def read(
+    client: redis.Redis, consumer: str, count: int, block_ms: int | None, own_pending: bool = False
+) -> list[Entry]:
+    """New entries for ``consumer`` through the group, waiting up to ``block_ms``.
+
+    ``own_pending=True`` reads instead the entries this consumer read earlier and has not
+    acknowledged (after an error interrupted their hand-off).
+    """
     try:
         reply = client.xreadgroup(
-            settings.CONSUMER_GROUP, consumer, {settings.STREAM_KEY: ">"}, count=count, block=block_ms
+            settings.CONSUMER_GROUP,
+            consumer,
+            {settings.STREAM_KEY: "0" if own_pending else ">"},
+            count=count,
+            block=None if own_pending else block_ms,
         )
     except redis.ResponseError as exc:
         if "NOGROUP" not in str(exc):

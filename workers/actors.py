@@ -99,6 +99,8 @@ def fail(data: dict[str, Any], event: Event, outcome: Outcome) -> None:
     attempt = int(data["attempt"])
     delay = schedule.retry_delay(attempt, settings.RETRY_SCHEDULE, float(settings.RETRY_JITTER))
     if delay is None:
+        if idempotency.delivered(get_redis("worker"), event.webhook_id(data["listener"])):
+            return  # a duplicate of a delivery that went through meanwhile: not dead
         deadletters.record(event, data["listener"], attempt, outcome)
         return
     deliver.send_with_options(args=([{**data, "attempt": attempt + 1}],), delay=int(delay * 1000))

@@ -61,7 +61,7 @@ class StreamConsumer:
     up to ``max_backoff`` seconds, so it resumes within seconds of Redis coming back.
     """
 
-    max_backoff = 5.0
+    max_backoff = 2.0
 
     def __init__(self, name: str | None = None) -> None:
         self.name = name or consumer_name()
@@ -85,6 +85,10 @@ class StreamConsumer:
                 client = get_redis("worker")
                 if failures or not next_claim:
                     stream.ensure_group(client)
+                if failures:  # finish what an error interrupted before taking anything new
+                    self._handle(
+                        client, stream.read(client, self.name, int(settings.BATCH_SIZE), None, own_pending=True)
+                    )
                 now = time.monotonic()
                 if now >= next_claim:
                     idle_ms = int(settings.CLAIM_IDLE_MS)
