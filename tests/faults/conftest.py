@@ -122,8 +122,10 @@ class WorkerProcess:
         self._log.close()
 
     def ready(self) -> bool:
-        log = self.log()
-        return "stream consumer" in log and "ready for action" in log
+        """Whether the worker process booted and its stream consumer runs (said at the top of its log)."""
+        with open(self.log_path, "rb") as f:
+            head = f.read(65536).decode(errors="replace")
+        return "stream consumer" in head and "ready for action" in head
 
     def log(self) -> str:
         return Path(self.log_path).read_text(errors="replace")[-4000:]
