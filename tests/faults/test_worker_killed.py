@@ -18,12 +18,25 @@ def test_sigkilled_worker_loses_no_event_of_a_5000_burst(cluster, receiver):
     PersonHook().listener(url=receiver.url).save()
     first = cluster.start_worker()
 
-    save_people(EVENTS)
-    wait_until(lambda: len(receiver.delivered) >= EVENTS // 4, 120, "a quarter of the burst")
-    first.kill()
-    killed_at = time.monotonic()
-    at_kill = len(webhook_ids(receiver))
-    cluster.start_worker()
+    killed_at = None
+    saved_at_kill = EVENTS
+
+    def kill_and_replace() -> None:
+        nonlocal killed_at
+        first.kill()
+        killed_at = time.monotonic()
+        cluster.start_worker(wait=False)
+
+    for start in range(0, EVENTS, 250):  # the burst: 20 transactions of 250 saves
+        save_people(250, per_transaction=250, prefix=f"b{start}-")
+        if killed_at is None and len(receiver.delivered) >= EVENTS // 5:
+            saved_at_kill = start + 250
+            at_kill = len(webhook_ids(receiver))
+            kill_and_replace()
+    if killed_at is None:  # the workers lagged behind the saves: kill once a fifth is through
+        wait_until(lambda: len(receiver.delivered) >= EVENTS // 5, 120, "a fifth of the burst")
+        at_kill = len(webhook_ids(receiver))
+        kill_and_replace()
 
     wait_until(lambda: len(webhook_ids(receiver)) >= EVENTS, 120, f"all {EVENTS} webhook-ids", every=0.2)
     recovered_in = time.monotonic() - killed_at
@@ -33,6 +46,7 @@ def test_sigkilled_worker_loses_no_event_of_a_5000_burst(cluster, receiver):
     report(
         "worker SIGKILLed mid-burst",
         events=EVENTS,
+        saved_before_kill=saved_at_kill,
         delivered_before_kill=at_kill,
         lost=EVENTS - len(ids),
         duplicates=duplicates,
