@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -181,8 +182,34 @@ def save_people(count: int, per_transaction: int = 500, prefix: str = "p") -> No
                 Person.objects.create(name=f"{prefix}{i}", address="1 Main St", secret="s")
 
 
-def report(name: str, **numbers: object) -> None:
+@dataclass
+class Tally:
+    """What the receiver ended with: distinct webhook-ids, repeats, and how long it took."""
+
+    events: int
+    received: int
+    duplicates: int
+    seconds: float
+
+    @property
+    def lost(self) -> int:
+        return self.events - self.received
+
+
+def await_all(receiver: Receiver, events: int, timeout: float = 60, what: str = "") -> Tally:
+    """Wait until the receiver holds ``events`` distinct webhook-ids; count them and their repeats."""
+    started = time.monotonic()
+    wait_until(lambda: len(webhook_ids(receiver)) >= events, timeout, what or f"all {events} webhook-ids", every=0.1)
+    took = time.monotonic() - started
+    time.sleep(0.5)  # let late repeats, if any, arrive before counting them
+    ids = webhook_ids(receiver)
+    return Tally(events, len(ids), sum(ids.values()) - len(ids), took)
+
+
+def report(name: str, tally: Tally | None = None, **numbers: object) -> None:
     """Print the measured numbers of a fault test (run pytest with ``-s`` to see them)."""
+    if tally is not None:
+        numbers = {"events": tally.events, "lost": tally.lost, "duplicates": tally.duplicates, **numbers}
     line = ", ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in numbers.items())
     print(f"\n[fault] {name}: {line}")
     path = os.environ.get("DURIAN_FAULT_REPORT")
