@@ -100,8 +100,9 @@ class Receiver:
 
     # -- behaviour ------------------------------------------------------------------------------
 
-    def respond(self, status: int, times: int = 1, body: bytes = b"", headers: dict[str, str] | None = None,
-                delay: float = 0.0) -> None:
+    def respond(
+        self, status: int, times: int = 1, body: bytes = b"", headers: dict[str, str] | None = None, delay: float = 0.0
+    ) -> None:
         """Answer the next ``times`` requests with ``status`` (then fall back to the default)."""
         for _ in range(times):
             self._script.append(Response(status, body, headers or {}, delay))

@@ -84,7 +84,10 @@ class StreamConsumer:
                 now = time.monotonic()
                 if now >= next_claim:
                     next_claim = now + self.claim_every
-                    self._handle(client, stream.claim_stale(client, self.name, int(settings.CLAIM_IDLE_MS), int(settings.BATCH_SIZE)))
+                    self._handle(
+                        client,
+                        stream.claim_stale(client, self.name, int(settings.CLAIM_IDLE_MS), int(settings.BATCH_SIZE)),
+                    )
                 if now >= next_sweep:
                     next_sweep = now + self.sweep_every
                     self._sweep()
