@@ -5,6 +5,7 @@ import json
 import pytest
 from django.contrib.auth.models import User
 from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from durian.hook import ModelHook
 from durian.match import Startswith
@@ -168,5 +169,5 @@ def test_signatures_verify_with_the_standardwebhooks_package(worker, receiver):
         "created": True,
     }
     other = Listener(hook="person", url=receiver.url)
-    with pytest.raises(Exception):
+    with pytest.raises(WebhookVerificationError):
         Webhook(other.secret).verify(request.body, request.headers)
