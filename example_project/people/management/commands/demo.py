@@ -15,7 +15,9 @@ class Command(BaseCommand):
     help = "Create the walk-through's three listeners, save three people, and show what the receiver got."
 
     def add_arguments(self, parser):
-        parser.add_argument("--receiver", default=os.environ.get("DURIAN_EXAMPLE_RECEIVER", "http://127.0.0.1:8000/receiver/"))
+        parser.add_argument(
+            "--receiver", default=os.environ.get("DURIAN_EXAMPLE_RECEIVER", "http://127.0.0.1:8000/receiver/")
+        )
         parser.add_argument("--timeout", type=float, default=60.0)
 
     def handle(self, *args, receiver, timeout, **options):
