@@ -12,7 +12,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from . import deadletters
-from .models import DeadLetter, Listener
+from .models import DeadLetter, Delivery, Listener
 
 
 def _pretty_json(value: Any) -> str:
@@ -108,3 +108,20 @@ class DeadLetterAdmin(admin.ModelAdmin):
             self.message_user(request, f"{failed} dead letter(s) failed again; see their last error.", messages.WARNING)
         if not delivered and not failed:
             self.message_user(request, "Nothing to retry: the selected rows were already delivered.", messages.INFO)
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    """Every attempt, read-only: the listener's delivery history."""
+
+    list_display = ("webhook_id", "hook", "listener", "attempt", "ok", "status_code", "duration_ms", "created_at")
+    list_filter = ("ok", "hook", "listener")
+    search_fields = ("webhook_id", "event_id", "error")
+    list_select_related = ("listener",)
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
