@@ -87,3 +87,11 @@ def test_description_comes_from_the_docstring_or_the_attribute():
     assert Described().get_description() == "First paragraph."
     assert Explicit().get_description() == "Said plainly."
     assert hooks["person"].get_description() == "A person was created or changed."
+
+
+def test_the_public_names_are_available_from_the_package():
+    import durian
+    from durian.hook import ModelHook as Direct
+
+    assert durian.ModelHook is Direct and durian.hooks is hooks
+    assert {"Any", "Is", "Startswith", "Endswith", "Contains", "Like"} <= set(durian.__all__)
