@@ -90,7 +90,7 @@ def sample_value(hook: Hook, name: str) -> Any:
     if isinstance(field, models.DecimalField):
         return payload.jsonable(decimal.Decimal("1.00"))
     if isinstance(field, models.DateTimeField):
-        return payload.jsonable(datetime.datetime(2026, 1, 1, 12, 0, tzinfo=datetime.timezone.utc))
+        return payload.jsonable(datetime.datetime(2026, 1, 1, 12, 0, tzinfo=datetime.UTC))
     if isinstance(field, models.DateField):
         return payload.jsonable(datetime.date(2026, 1, 1))
     if isinstance(field, models.UUIDField):

@@ -37,14 +37,25 @@ GENERAL = [
 EVERYTHING = ON_A_LISTENER + GENERAL
 POSTS = [e for e in EVERYTHING if e[0] == "post"]
 
-FORM = {"url": "http://127.0.0.1:9/new", "description": "", "filter-name-op": "any", "filter-address-op": "any",
-        "filter-created-op": "any"}
+FORM = {
+    "url": "http://127.0.0.1:9/new",
+    "description": "",
+    "filter-name-op": "any",
+    "filter-address-op": "any",
+    "filter-created-op": "any",
+}
 
 
 def dead_letter(listener: Listener) -> DeadLetter:
     return DeadLetter.objects.create(
-        listener=listener, hook="person", event_id="e1", webhook_id=f"msg_e1_{listener.pk}", payload={"name": "X"},
-        attempts=3, last_status_code=500, last_error="HTTP 500",
+        listener=listener,
+        hook="person",
+        event_id="e1",
+        webhook_id=f"msg_e1_{listener.pk}",
+        payload={"name": "X"},
+        attempts=3,
+        last_status_code=500,
+        last_error="HTTP 500",
     )
 
 
@@ -186,8 +197,13 @@ def test_posts_with_the_csrf_token_from_the_page_go_through(alice, alices_listen
     assert Listener.objects.get(pk=alices_listener.pk).state == "paused"
 
 
-ONE_CLICK_ACTIONS = ["durian:listener-pause", "durian:listener-resume", "durian:listener-rotate-secret",
-                     "durian:listener-test", "durian:dead-letter-retry"]
+ONE_CLICK_ACTIONS = [
+    "durian:listener-pause",
+    "durian:listener-resume",
+    "durian:listener-rotate-secret",
+    "durian:listener-test",
+    "durian:dead-letter-retry",
+]
 
 
 @pytest.mark.parametrize("name", ONE_CLICK_ACTIONS)

@@ -27,8 +27,14 @@ HOW_TO_INSTALL = (
     "Browser tests need Chromium and Playwright: `apt-get install -y chromium` (Debian) and "
     "`pip install playwright` (do not run `playwright install`; set DURIAN_CHROMIUM if Chromium is elsewhere)."
 )
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

@@ -42,10 +42,16 @@ def test_the_home_page_links_the_webhook_pages(example_site):
 def test_the_demo_users_sign_in_and_create_a_listener(example_site, username):
     client = sign_in(username)
     assert "Select an event" in client.get("/webhooks/events/").content.decode()
-    response = client.post("/webhooks/events/person/listeners/new/", {
-        "url": "https://example.com/hooks", "filter-name-op": "is", "filter-name-value": "Joe",
-        "filter-address-op": "any", "filter-created-op": "any",
-    })
+    response = client.post(
+        "/webhooks/events/person/listeners/new/",
+        {
+            "url": "https://example.com/hooks",
+            "filter-name-op": "is",
+            "filter-name-value": "Joe",
+            "filter-address-op": "any",
+            "filter-created-op": "any",
+        },
+    )
     assert response.status_code == 302
     assert Listener.objects.get(owner__username=username).describe_filters() == "name is 'Joe'"
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 from django.core.exceptions import ValidationError
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from durian import match
 from durian.forms import ListenerForm
@@ -34,8 +35,13 @@ def test_rows_left_on_any_store_no_filter():
 
 @pytest.mark.parametrize(
     ("op", "matcher"),
-    [("is", match.Is), ("startswith", match.Startswith), ("endswith", match.Endswith),
-     ("contains", match.Contains), ("like", match.Like)],
+    [
+        ("is", match.Is),
+        ("startswith", match.Startswith),
+        ("endswith", match.Endswith),
+        ("contains", match.Contains),
+        ("like", match.Like),
+    ],
 )
 def test_each_matcher_is_stored_as_chosen(op, matcher):
     f = form(**{"filter-name-op": op, "filter-name-value": "J"})
@@ -90,9 +96,9 @@ def test_whatever_listener_clean_refuses_is_shown_next_to_its_field(monkeypatch)
 
 
 def test_editing_starts_from_the_listeners_filters():
-    listener = PersonHook().listener(url="https://example.com/h").match(
-        name=match.Startswith("J"), created=True
-    ).build()
+    listener = (
+        PersonHook().listener(url="https://example.com/h").match(name=match.Startswith("J"), created=True).build()
+    )
     f = ListenerForm(hook=PersonHook(), instance=listener)
     values = {r.field: (r.matcher.value(), r.value.value()) for r in f.rows()}
     assert values == {"name": ("startswith", "J"), "address": ("any", ""), "created": ("is", "true")}

@@ -47,11 +47,17 @@ def test_the_create_page_has_a_labelled_input_for_every_control(as_alice):
 
 
 def test_creating_a_listener_shows_its_secret_once_with_how_to_verify(as_alice, alice):
-    response = as_alice.post(CREATE, {
-        "url": "https://example.com/hooks", "description": "CRM sync",
-        "filter-name-op": "startswith", "filter-name-value": "J",
-        "filter-address-op": "any", "filter-created-op": "any",
-    })
+    response = as_alice.post(
+        CREATE,
+        {
+            "url": "https://example.com/hooks",
+            "description": "CRM sync",
+            "filter-name-op": "startswith",
+            "filter-name-value": "J",
+            "filter-address-op": "any",
+            "filter-created-op": "any",
+        },
+    )
     listener = Listener.objects.get()
     assert response["Location"] == reverse("durian:listener-secret", kwargs={"pk": listener.pk})
     assert (listener.owner, listener.hook, listener.description) == (alice, "person", "CRM sync")
@@ -66,10 +72,18 @@ def test_creating_a_listener_shows_its_secret_once_with_how_to_verify(as_alice, 
 
 
 def test_errors_are_shown_inline_and_nothing_is_saved(as_alice):
-    html = page(as_alice.post(CREATE, {
-        "url": "nope", "filter-name-op": "like", "filter-name-value": "(",
-        "filter-address-op": "any", "filter-created-op": "any",
-    }))
+    html = page(
+        as_alice.post(
+            CREATE,
+            {
+                "url": "nope",
+                "filter-name-op": "like",
+                "filter-name-value": "(",
+                "filter-address-op": "any",
+                "filter-created-op": "any",
+            },
+        )
+    )
     assert Listener.objects.count() == 0
     assert 'role="alert"' in html
     assert re.search(r'id="id_url_errors"><li>Enter a valid URL.</li>', html)
@@ -101,17 +115,24 @@ def test_without_change_and_delete_permissions_the_list_offers_no_actions(make_u
 
 def test_editing_changes_url_and_filters_but_not_state_or_health(as_alice, alices_listener):
     Listener.objects.filter(pk=alices_listener.pk).update(consecutive_failures=2, state="paused")
-    response = as_alice.post(reverse("durian:listener-edit", kwargs={"pk": alices_listener.pk}), {
-        "url": "https://example.com/new", "description": "d",
-        "filter-name-op": "any", "filter-address-op": "contains", "filter-address-value": "Main",
-        "filter-created-op": "is", "filter-created-value": "false",
-    })
+    response = as_alice.post(
+        reverse("durian:listener-edit", kwargs={"pk": alices_listener.pk}),
+        {
+            "url": "https://example.com/new",
+            "description": "d",
+            "filter-name-op": "any",
+            "filter-address-op": "contains",
+            "filter-address-value": "Main",
+            "filter-created-op": "is",
+            "filter-created-value": "false",
+        },
+    )
     assert response.status_code == 302
     listener = Listener.objects.get(pk=alices_listener.pk)
     assert listener.url == "https://example.com/new"
     assert listener.describe_filters() == "address contains 'Main' and created is False"
     assert (listener.state, listener.consecutive_failures) == ("paused", 2)
-    assert "Listener %d saved." % listener.pk in page(as_alice.get(reverse("durian:listener-list")))
+    assert f"Listener {listener.pk} saved." in page(as_alice.get(reverse("durian:listener-list")))
 
 
 def test_pause_and_resume(as_alice, alices_listener):
@@ -134,14 +155,17 @@ def test_resuming_a_disabled_listener_clears_its_failure_count(as_alice, alices_
     as_alice.post(reverse("durian:listener-resume", kwargs={"pk": alices_listener.pk}))
     listener = Listener.objects.get(pk=alices_listener.pk)
     assert (listener.state, listener.consecutive_failures, listener.failing_since, listener.disabled_reason) == (
-        "active", 0, None, ""
+        "active",
+        0,
+        None,
+        "",
     )
 
 
 def test_delete_asks_first_then_deletes_on_post(as_alice, alices_listener):
     url = reverse("durian:listener-delete", kwargs={"pk": alices_listener.pk})
     html = page(as_alice.get(url))
-    assert "Delete listener %d?" % alices_listener.pk in html and 'method="post"' in html
+    assert f"Delete listener {alices_listener.pk}?" in html and 'method="post"' in html
     assert Listener.objects.filter(pk=alices_listener.pk).exists()
     assert as_alice.post(url)["Location"] == reverse("durian:listener-list")
     assert not Listener.objects.filter(pk=alices_listener.pk).exists()
@@ -182,13 +206,29 @@ def test_send_test_event_shows_a_failing_status(as_alice, alice, receiver):
 
 def test_deliveries_page_shows_deliveries_and_dead_letters_paginated(as_alice, alices_listener):
     Delivery.objects.bulk_create(
-        Delivery(listener=alices_listener, hook="person", event_id=f"e{i}", webhook_id=f"msg_e{i}_{alices_listener.pk}",
-                 ok=i % 2 == 0, status_code=200 if i % 2 == 0 else 500, error="" if i % 2 == 0 else "HTTP 500",
-                 duration_ms=i, created_at=timezone.now() - datetime.timedelta(minutes=i))
+        Delivery(
+            listener=alices_listener,
+            hook="person",
+            event_id=f"e{i}",
+            webhook_id=f"msg_e{i}_{alices_listener.pk}",
+            ok=i % 2 == 0,
+            status_code=200 if i % 2 == 0 else 500,
+            error="" if i % 2 == 0 else "HTTP 500",
+            duration_ms=i,
+            created_at=timezone.now() - datetime.timedelta(minutes=i),
+        )
         for i in range(30)
     )
-    DeadLetter.objects.create(listener=alices_listener, hook="person", event_id="d1", webhook_id="msg_d1",
-                              payload={}, attempts=8, last_status_code=502, last_error="HTTP 502 Bad Gateway")
+    DeadLetter.objects.create(
+        listener=alices_listener,
+        hook="person",
+        event_id="d1",
+        webhook_id="msg_d1",
+        payload={},
+        attempts=8,
+        last_status_code=502,
+        last_error="HTTP 502 Bad Gateway",
+    )
     url = reverse("durian:listener-deliveries", kwargs={"pk": alices_listener.pk})
     first = page(as_alice.get(url))
     assert first.count("<code>msg_e") == 25
@@ -201,8 +241,16 @@ def test_deliveries_page_shows_deliveries_and_dead_letters_paginated(as_alice, a
 
 def test_retrying_a_dead_letter_delivers_it_and_says_so(as_alice, alice, receiver):
     listener = Listener.objects.create(hook="person", url=receiver.url, owner=alice)
-    letter = DeadLetter.objects.create(listener=listener, hook="person", event_id="d1", webhook_id=f"msg_d1_{listener.pk}",
-                                       payload={"name": "Joe"}, attempts=8, last_status_code=500, last_error="HTTP 500")
+    letter = DeadLetter.objects.create(
+        listener=listener,
+        hook="person",
+        event_id="d1",
+        webhook_id=f"msg_d1_{listener.pk}",
+        payload={"name": "Joe"},
+        attempts=8,
+        last_status_code=500,
+        last_error="HTTP 500",
+    )
     response = as_alice.post(reverse("durian:dead-letter-retry", kwargs={"pk": listener.pk, "letter_pk": letter.pk}))
     assert response["Location"] == reverse("durian:listener-deliveries", kwargs={"pk": listener.pk})
     [request] = receiver.wait_for(1)
@@ -216,9 +264,15 @@ def test_retrying_a_dead_letter_delivers_it_and_says_so(as_alice, alice, receive
 
 def test_every_page_extends_the_overridable_base_template(as_alice, alices_listener):
     pk = alices_listener.pk
-    urls = [reverse("durian:listener-list"), reverse("durian:select-event"), CREATE,
-            reverse("durian:listener-edit", kwargs={"pk": pk}), reverse("durian:listener-secret", kwargs={"pk": pk}),
-            reverse("durian:listener-delete", kwargs={"pk": pk}), reverse("durian:listener-deliveries", kwargs={"pk": pk})]
+    urls = [
+        reverse("durian:listener-list"),
+        reverse("durian:select-event"),
+        CREATE,
+        reverse("durian:listener-edit", kwargs={"pk": pk}),
+        reverse("durian:listener-secret", kwargs={"pk": pk}),
+        reverse("durian:listener-delete", kwargs={"pk": pk}),
+        reverse("durian:listener-deliveries", kwargs={"pk": pk}),
+    ]
     for url in urls:
         response = as_alice.get(url)
         assert "durian/base.html" in [t.name for t in response.templates], url
