@@ -50,7 +50,7 @@ def listener_create(request: HttpRequest, hook: str) -> HttpResponse:
     the_hook = hooks.get(hook)
     if the_hook is None:
         raise Http404("No such event.")
-    form = ListenerForm(request.POST or None, hook=the_hook)
+    form = ListenerForm(request.POST if request.method == "POST" else None, hook=the_hook)
     if request.method == "POST" and form.is_valid():
         listener = form.save(owner=request.user)
         return reveal_secret_once(request, listener)
@@ -64,7 +64,7 @@ def listener_edit(request: HttpRequest, pk: int) -> HttpResponse:
     the_hook = hooks.get(listener.hook)
     if the_hook is None:
         raise Http404("This listener's event is no longer offered.")
-    form = ListenerForm(request.POST or None, hook=the_hook, instance=listener)
+    form = ListenerForm(request.POST if request.method == "POST" else None, hook=the_hook, instance=listener)
     if request.method == "POST" and form.is_valid():
         form.save()
         tell(request, f"Listener {listener.pk} saved.")

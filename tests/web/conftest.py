@@ -7,7 +7,7 @@ from django.contrib.auth.models import Permission, User
 from django.test import Client
 
 from durian.match import Startswith
-from durian.models import Listener
+from durian.models import DeadLetter, Listener
 from example_project.people.hooks import PersonHook
 
 ALL = ("view", "add", "change", "delete")
@@ -55,3 +55,18 @@ def client_for(user: User, **kwargs) -> Client:
 @pytest.fixture
 def as_alice(alice) -> Client:
     return client_for(alice)
+
+
+def dead_letter(listener: Listener, **fields) -> DeadLetter:
+    """A dead letter of ``listener``: three failed attempts, HTTP 500 (``fields`` override)."""
+    values = {
+        "hook": "person",
+        "event_id": "e1",
+        "webhook_id": f"msg_e1_{listener.pk}",
+        "payload": {"name": "X"},
+        "attempts": 3,
+        "last_status_code": 500,
+        "last_error": "HTTP 500",
+        **fields,
+    }
+    return DeadLetter.objects.create(listener=listener, **values)

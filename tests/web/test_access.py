@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from durian.models import DeadLetter, Listener
 
-from .conftest import ALL, client_for
+from .conftest import ALL, client_for, dead_letter
 
 pytestmark = pytest.mark.django_db
 
@@ -44,19 +44,6 @@ FORM = {
     "filter-address-op": "any",
     "filter-created-op": "any",
 }
-
-
-def dead_letter(listener: Listener) -> DeadLetter:
-    return DeadLetter.objects.create(
-        listener=listener,
-        hook="person",
-        event_id="e1",
-        webhook_id=f"msg_e1_{listener.pk}",
-        payload={"name": "X"},
-        attempts=3,
-        last_status_code=500,
-        last_error="HTTP 500",
-    )
 
 
 def url_for(name: str, listener: Listener | None) -> str:

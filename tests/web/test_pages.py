@@ -10,9 +10,9 @@ from django.urls import reverse
 from django.utils import timezone
 from standardwebhooks import Webhook
 
-from durian.models import DeadLetter, Delivery, Listener
+from durian.models import Delivery, Listener
 
-from .conftest import client_for
+from .conftest import client_for, dead_letter
 
 pytestmark = pytest.mark.django_db
 
@@ -219,12 +219,10 @@ def test_deliveries_page_shows_deliveries_and_dead_letters_paginated(as_alice, a
         )
         for i in range(30)
     )
-    DeadLetter.objects.create(
-        listener=alices_listener,
-        hook="person",
+    dead_letter(
+        alices_listener,
         event_id="d1",
         webhook_id="msg_d1",
-        payload={},
         attempts=8,
         last_status_code=502,
         last_error="HTTP 502 Bad Gateway",
@@ -241,16 +239,7 @@ def test_deliveries_page_shows_deliveries_and_dead_letters_paginated(as_alice, a
 
 def test_retrying_a_dead_letter_delivers_it_and_says_so(as_alice, alice, receiver):
     listener = Listener.objects.create(hook="person", url=receiver.url, owner=alice)
-    letter = DeadLetter.objects.create(
-        listener=listener,
-        hook="person",
-        event_id="d1",
-        webhook_id=f"msg_d1_{listener.pk}",
-        payload={"name": "Joe"},
-        attempts=8,
-        last_status_code=500,
-        last_error="HTTP 500",
-    )
+    letter = dead_letter(listener, payload={"name": "Joe"}, attempts=8)
     response = as_alice.post(reverse("durian:dead-letter-retry", kwargs={"pk": listener.pk, "letter_pk": letter.pk}))
     assert response["Location"] == reverse("durian:listener-deliveries", kwargs={"pk": listener.pk})
     [request] = receiver.wait_for(1)
