@@ -28,6 +28,11 @@ def append(events: Sequence[Event], client: redis.Redis) -> list[str]:
     return [_s(i) for i in pipe.execute()]
 
 
+def history(client: redis.Redis, start: str = "-", end: str = "+", count: int | None = None) -> list[Entry]:
+    """Entries still in the stream between two ids, oldest first, whether consumed or not."""
+    return _entries(client.xrange(settings.STREAM_KEY, start, end, count=count))
+
+
 def ensure_group(client: redis.Redis) -> None:
     """Create the consumer group (and the stream) when missing."""
     try:
@@ -170,15 +175,12 @@ def trim_before(client: redis.Redis, min_id: str, dry_run: bool = False) -> int:
 
 def between(client: redis.Redis, start_ms: int, end_ms: int, page: int = 500) -> Iterable[Entry]:
     """Entries appended between two unix times (ms, both included), oldest first, page by page."""
-    start = f"{start_ms}-0"
-    while True:
-        raw = client.xrange(settings.STREAM_KEY, min=start, max=f"{end_ms}-18446744073709551615", count=page)
-        if not raw:
+    start, end = f"{start_ms}-0", f"{end_ms}-18446744073709551615"
+    while entries := history(client, start, end, count=page):
+        yield from entries
+        if len(entries) < page:
             return
-        yield from _entries(raw)
-        start = "(" + _s(raw[-1][0])
-        if len(raw) < page:
-            return
+        start = "(" + entries[-1][0]
 
 
 def id_time_ms(entry_id: str) -> int:

@@ -53,12 +53,17 @@ def hand_off(client: redis.Redis, entries: Sequence[stream.Entry]) -> int:
     return len(items)
 
 
+def claim_interval() -> float:
+    """How often to look for stale entries: half the idle threshold, between 50 ms and 5 s."""
+    return min(5.0, max(0.05, int(settings.CLAIM_IDLE_MS) / 2000))
+
+
 class StreamConsumer:
     """A daemon thread that consumes the stream until ``stop()``.
 
-    It reclaims stale entries every ``DURIAN_CLAIM_IDLE_MS / 2`` (between 0.5 and 5 s) and sweeps
-    the outbox every ``DURIAN_SWEEP_INTERVAL`` seconds. After a Redis error it waits 0.5 s, doubling
-    up to ``max_backoff`` seconds, so it resumes within seconds of Redis coming back.
+    It reclaims stale entries every ``claim_interval()`` and sweeps the outbox every
+    ``DURIAN_SWEEP_INTERVAL`` seconds. After a Redis error it waits 0.5 s, doubling up to
+    ``max_backoff`` seconds, so it resumes within seconds of Redis coming back.
     """
 
     max_backoff = 2.0
@@ -91,9 +96,11 @@ class StreamConsumer:
                     )
                 now = time.monotonic()
                 if now >= next_claim:
-                    idle_ms = int(settings.CLAIM_IDLE_MS)
-                    next_claim = now + min(5.0, max(0.5, idle_ms / 2000))
-                    self._handle(client, stream.claim_stale(client, self.name, idle_ms, int(settings.BATCH_SIZE)))
+                    next_claim = now + claim_interval()
+                    self._handle(
+                        client,
+                        stream.claim_stale(client, self.name, int(settings.CLAIM_IDLE_MS), int(settings.BATCH_SIZE)),
+                    )
                 if now >= next_sweep:
                     next_sweep = now + float(settings.SWEEP_INTERVAL)
                     self._sweep()
