@@ -51,7 +51,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
                 id="durian.E010",
             )
         )
-    for name in ("CONNECT_TIMEOUT", "READ_TIMEOUT", "REDIS_REQUEST_TIMEOUT"):
+    for name in ("CONNECT_TIMEOUT", "READ_TIMEOUT", "REDIS_REQUEST_TIMEOUT", "SWEEP_INTERVAL", "DEDUP_TTL"):
         value = getattr(settings, name)
         if not isinstance(value, (int, float)) or value <= 0:
             errors.append(
