@@ -9,6 +9,7 @@ test's own database (``DURIAN_TEST_DB_NAME``); the tests are transactional, so t
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -83,6 +84,7 @@ class RedisServer:
         except ProcessLookupError:
             pass
         self.server.stop()
+        shutil.rmtree(self.server.directory, ignore_errors=True)
 
 
 class WorkerProcess:
@@ -155,6 +157,7 @@ class Cluster:
         for worker in self.workers:
             worker.stop()
         self.redis.close()
+        shutil.rmtree(self.log_dir, ignore_errors=True)
 
 
 @pytest.fixture
