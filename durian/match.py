@@ -7,17 +7,14 @@ be delivered. A plain value stands for ``Is(value)``. Matchers are stored as JSO
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any as _T, ClassVar
 
+import re2
 from django.core.exceptions import ValidationError
 
 #: Sentinel for a field that is absent from the payload.
 MISSING: _T = object()
-
-#: Longest pattern ``Like`` accepts.
-MAX_PATTERN_LENGTH = 1000
 
 
 class Matcher:
@@ -135,7 +132,11 @@ class Contains(_StringMatcher):
 
 
 class Like(_StringMatcher):
-    """Matches strings in which the regular expression finds a match (``re.search``)."""
+    """Matches strings in which the regular expression finds a match (search, not full match).
+
+    Patterns use RE2 syntax and run on ``google-re2``, in time linear in the value's length.
+    See ``compile_pattern`` for what is refused.
+    """
 
     op = "like"
     label = "is like"
@@ -157,16 +158,123 @@ class Like(_StringMatcher):
         return self.compiled().search(value) is not None
 
 
+def _re2_options() -> re2.Options:
+    options = re2.Options()
+    options.log_errors = False  # a refused pattern is the client's error, not a log line
+    return options
+
+
+_OPTIONS = _re2_options()
+
+
 def compile_pattern(pattern: str, field: str) -> _T:
-    """Compile a client's pattern, or raise ``ValidationError`` naming ``field``."""
-    if len(pattern) > MAX_PATTERN_LENGTH:
-        raise ValidationError(
-            {field: f"The pattern for {field!r} is longer than {MAX_PATTERN_LENGTH} characters."}
-        )
+    """Compile a client's pattern with RE2, or raise ``ValidationError`` naming ``field``.
+
+    Refused: patterns longer than ``DURIAN_LIKE_MAX_LENGTH``; what RE2 cannot run
+    (backreferences, lookaround) or finds too large; and nested repetition such as ``(a|aa)+``
+    or ``(a+)*``, which backtracking engines (Python's ``re``, JavaScript) take exponential
+    time on. RE2 itself would run those in linear time; refusing them keeps every accepted
+    filter safe wherever else a client or the site evaluates it.
+    """
+    from .conf import settings
+
+    limit = int(settings.LIKE_MAX_LENGTH)
+    if len(pattern) > limit:
+        raise ValidationError({field: f"The pattern for {field!r} is longer than {limit} characters."})
     try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise ValidationError({field: f"Invalid regular expression for {field!r}: {exc}."}) from None
+        compiled = re2.compile(pattern, _OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise ValidationError(
+            {field: f"The pattern for {field!r} cannot be used: {reason} (backreferences and lookaround are not supported)."}
+        ) from None
+    nested = nested_repetition(pattern)
+    if nested:
+        raise ValidationError(
+            {
+                field: f"The pattern for {field!r} repeats a group that itself repeats or alternates ({nested}); "
+                "such patterns can take exponential time. Use a character class, e.g. [ab]+ for (a|b)+."
+            }
+        )
+    return compiled
+
+
+def nested_repetition(pattern: str) -> str | None:
+    r"""The first repeated group that contains a repetition or an alternation (``(a|aa)+``), or ``None``.
+
+    A structural scan: escapes and character classes are skipped, so ``[(+]`` or ``\(a+\)+`` are
+    not groups. ``?`` and ``{0,1}`` do not repeat; ``*``, ``+``, ``{n,}`` and ``{n,m}`` with m > 1 do.
+    """
+    stack: list[tuple[int, bool]] = []  # (start index, holds a repetition or alternation)
+    i, n = 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "[":
+            i = _class_end(pattern, i)
+            continue
+        if c == "(":
+            stack.append((i, False))
+        elif c == "|" and stack:
+            stack[-1] = (stack[-1][0], True)
+        elif c == ")" and stack:
+            start, risky = stack.pop()
+            end, repeats = _quantifier(pattern, i + 1)
+            if repeats and risky:
+                return pattern[start:end]
+            if stack and (risky or repeats):
+                stack[-1] = (stack[-1][0], True)
+            i = end
+            continue
+        else:
+            end, repeats = _quantifier(pattern, i + 1)
+            if repeats and stack:
+                stack[-1] = (stack[-1][0], True)
+            if end > i + 1:
+                i = end
+                continue
+        i += 1
+    return None
+
+
+def _class_end(pattern: str, i: int) -> int:
+    """Index just past the character class opening at ``i``."""
+    j = i + 1
+    if j < len(pattern) and pattern[j] == "^":
+        j += 1
+    if j < len(pattern) and pattern[j] == "]":
+        j += 1
+    while j < len(pattern) and pattern[j] != "]":
+        if pattern[j] == "[" and pattern[j + 1 : j + 2] == ":":  # [:alpha:]
+            close = pattern.find(":]", j + 2)
+            j = close + 2 if close != -1 else j + 1
+            continue
+        j += 2 if pattern[j] == "\\" else 1
+    return j + 1
+
+
+def _quantifier(pattern: str, i: int) -> tuple[int, bool]:
+    """``(end, repeats)`` of the quantifier starting at ``i`` (``end == i`` when there is none)."""
+    if i >= len(pattern):
+        return i, False
+    c = pattern[i]
+    if c in "*+?":
+        end = i + 1
+        if end < len(pattern) and pattern[end] in "?+":  # lazy or possessive suffix
+            end += 1
+        return end, c != "?"
+    if c == "{":
+        close = pattern.find("}", i)
+        body = pattern[i + 1 : close] if close != -1 else ""
+        low, comma, high = body.partition(",")
+        if close != -1 and low.isdigit() and (not high or high.isdigit()):
+            end = close + 1
+            if end < len(pattern) and pattern[end] == "?":
+                end += 1
+            return end, bool(comma and (not high or int(high) > 1)) or (not comma and int(low) > 1)
+    return i, False
 
 
 def coerce(value: _T) -> Matcher:
