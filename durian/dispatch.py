@@ -38,7 +38,7 @@ class _Batch:
         relay(self.events, using=self.using, in_outbox=True)
 
     def registered(self, conn: Any) -> bool:
-        return any(entry[1] is self.flush for entry in getattr(conn, "run_on_commit", ()))
+        return any(entry[1] == self.flush for entry in getattr(conn, "run_on_commit", ()))
 
 
 def _batches(using: str) -> dict[tuple[str, ...], _Batch]:
@@ -79,9 +79,7 @@ def relay(events: Sequence[Event], using: str, in_outbox: bool) -> bool:
     try:
         stream.append(events, get_redis("request"))
     except redis.RedisError as exc:
-        logger.warning(
-            "durian: Redis unavailable (%s); %d event(s) kept in the outbox for the sweep", exc, len(events)
-        )
+        logger.warning("durian: Redis unavailable (%s); %d event(s) kept in the outbox for the sweep", exc, len(events))
         if not in_outbox:
             _safely(_write_outbox, events, using)
         return False

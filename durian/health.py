@@ -85,7 +85,7 @@ def record_successes(listener_ids: list[int], client: redis.Redis, force: bool =
             pipe = client.pipeline(transaction=False)
             for listener_id in listener_ids:
                 pipe.set(healthy_key(listener_id), 1, nx=True, ex=interval)
-            due = [i for i, fresh in zip(listener_ids, pipe.execute()) if fresh]
+            due = [i for i, fresh in zip(listener_ids, pipe.execute(), strict=True) if fresh]
         except redis.RedisError as exc:  # fall back to writing: correct, only slower
             logger.warning("durian: health marker unavailable (%s); writing to the database", exc)
     if due:

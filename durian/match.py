@@ -8,7 +8,8 @@ be delivered. A plain value stands for ``Is(value)``. Matchers are stored as JSO
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any as _T, ClassVar
+from typing import Any as _T
+from typing import ClassVar
 
 import re2
 from django.core.exceptions import ValidationError
@@ -186,7 +187,9 @@ def compile_pattern(pattern: str, field: str) -> _T:
     except re2.error as exc:
         reason = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
         raise ValidationError(
-            {field: f"The pattern for {field!r} cannot be used: {reason} (backreferences and lookaround are not supported)."}
+            {
+                field: f"The pattern for {field!r} cannot be used: {reason} (backreferences and lookaround are not supported)."
+            }
         ) from None
     nested = nested_repetition(pattern)
     if nested:

@@ -23,12 +23,12 @@ import hmac
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Union
+from typing import Any
 
 from .exceptions import DurianError
 from .signing import SECRET_PREFIX
 
-Secrets = Union[str, bytes, Iterable[Union[str, bytes]]]
+Secrets = str | bytes | Iterable[str | bytes]
 
 #: Seconds a timestamp may be away from now, as the Standard Webhooks libraries default to.
 DEFAULT_TOLERANCE = 300

@@ -17,7 +17,6 @@ import ipaddress
 import socket
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Union
 
 from django.core.exceptions import ValidationError
 from django.utils.module_loading import import_string
@@ -28,8 +27,8 @@ from urllib3.util.connection import allowed_gai_family
 from .conf import settings
 from .exceptions import DurianError
 
-IPAddress = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
-Network = Union[ipaddress.IPv4Network, ipaddress.IPv6Network]
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 

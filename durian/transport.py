@@ -221,7 +221,9 @@ def post(url: str, body: bytes, headers: Mapping[str, str]) -> Answer:
     _local.deadline = deadline
     watchdog.arm(deadline)
     try:
-        with session().post(url, data=body, headers=dict(headers), timeout=timeout, allow_redirects=False, stream=True) as r:
+        with session().post(
+            url, data=body, headers=dict(headers), timeout=timeout, allow_redirects=False, stream=True
+        ) as r:
             excerpt, truncated = _read_capped(r, deadline)
             return Answer(
                 r.status_code, r.reason or "", dict(r.headers), excerpt, truncated, elapsed=time.monotonic() - started

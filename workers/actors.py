@@ -55,11 +55,15 @@ def deliver(items: list[dict[str, Any]]) -> None:
         event = event_of(data)
         listener = snap.by_id.get(data["listener"])
         if listener is None:
-            logger.info("durian: listener %s is gone; dropping %s", data["listener"], event.webhook_id(data["listener"]))
+            logger.info(
+                "durian: listener %s is gone; dropping %s", data["listener"], event.webhook_id(data["listener"])
+            )
             continue
         if not listener.active or listener.id in gone:
             state = "disabled" if listener.id in gone else listener.state
-            deadletters.record(event, listener.id, data["attempt"] - 1, Outcome(False, error=f"The listener is {state}."))
+            deadletters.record(
+                event, listener.id, data["attempt"] - 1, Outcome(False, error=f"The listener is {state}.")
+            )
             continue
         outcome = delivery.attempt(event, listener.id, listener.url, listener.secrets)
         records.append(delivery.record(event, listener.id, data["attempt"], outcome))
@@ -79,7 +83,9 @@ def fail(data: dict[str, Any], event: Event, outcome: Outcome) -> None:
     schedule's. Final failures (refused URL, 410 Gone) and the last attempt become dead letters.
     """
     attempt = int(data["attempt"])
-    delay = None if outcome.final else schedule.retry_delay(attempt, settings.RETRY_SCHEDULE, float(settings.RETRY_JITTER))
+    delay = (
+        None if outcome.final else schedule.retry_delay(attempt, settings.RETRY_SCHEDULE, float(settings.RETRY_JITTER))
+    )
     if delay is None:
         deadletters.record(event, data["listener"], attempt, outcome)
         return
