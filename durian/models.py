@@ -110,9 +110,17 @@ class Listener(models.Model):
         super().clean()
         if self.hook not in hooks:
             raise ValidationError({"hook": f"No hook named {self.hook!r} is registered."})
-        if self.url:
+        if self.url and _is_url(self.url):  # else clean_fields already says "Enter a valid URL."
             validate_listener_url(self.url)
         hooks[self.hook].validate_filters(self.matchers)
+
+
+def _is_url(value: str) -> bool:
+    try:
+        Listener._meta.get_field("url").run_validators(value)
+    except ValidationError:
+        return False
+    return True
 
 
 class DeadLetter(models.Model):

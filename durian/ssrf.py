@@ -33,7 +33,7 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-class RefusedURL(DurianError, ValueError):
+class RefusedURL(DurianError):
     """A URL durian will not deliver to; the message says why, in words a client understands."""
 
 

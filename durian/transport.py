@@ -171,9 +171,20 @@ class VettedAdapter(HTTPAdapter):
         return host_params, pool_kwargs
 
 
+class DeliverySession(requests.Session):
+    """A session that never looks at redirects.
+
+    With ``allow_redirects=False`` plain requests still reads the whole body of a 3xx (to
+    prepare ``Response.next``), past any size cap. Here a redirect is just a response.
+    """
+
+    def get_redirect_target(self, resp: requests.Response) -> None:
+        return None
+
+
 def new_session() -> requests.Session:
     """A session that vets every destination, sends only the headers given, never redirects."""
-    s = requests.Session()
+    s = DeliverySession()
     s.headers.clear()
     s.trust_env = False  # no proxies or .netrc from the environment
     s.max_redirects = 0
