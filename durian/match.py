@@ -159,9 +159,16 @@ class Like(_StringMatcher):
         return self.compiled().search(value) is not None
 
 
+#: Bytes of memory RE2 may use for one pattern.
+MAX_MEMORY = 1 << 20
+
+
 def _re2_options() -> re2.Options:
     options = re2.Options()
     options.log_errors = False  # a refused pattern is the client's error, not a log line
+    # Memory per pattern (RE2's default is 8 MiB): patterns that need more are refused as too
+    # large, and a DFA that would outgrow it falls back to RE2's NFA, still in linear time.
+    options.max_mem = MAX_MEMORY
     return options
 
 
@@ -212,17 +219,19 @@ def nested_repetition(pattern: str) -> str | None:
     i, n = 0, len(pattern)
     while i < n:
         c = pattern[i]
-        if c == "\\":
-            i += 2
-            continue
-        if c == "[":
-            i = _class_end(pattern, i)
-            continue
         if c == "(":
             stack.append((i, False))
-        elif c == "|" and stack:
-            stack[-1] = (stack[-1][0], True)
-        elif c == ")" and stack:
+            i += 1
+            continue
+        if c == "|":
+            if stack:
+                stack[-1] = (stack[-1][0], True)
+            i += 1
+            continue
+        if c == ")":
+            if not stack:
+                i += 1
+                continue
             start, risky = stack.pop()
             end, repeats = _quantifier(pattern, i + 1)
             if repeats and risky:
@@ -231,15 +240,24 @@ def nested_repetition(pattern: str) -> str | None:
                 stack[-1] = (stack[-1][0], True)
             i = end
             continue
-        else:
-            end, repeats = _quantifier(pattern, i + 1)
-            if repeats and stack:
-                stack[-1] = (stack[-1][0], True)
-            if end > i + 1:
-                i = end
-                continue
-        i += 1
+        end, repeats = _quantifier(pattern, _atom_end(pattern, i))
+        if repeats and stack:
+            stack[-1] = (stack[-1][0], True)
+        i = end
     return None
+
+
+def _atom_end(pattern: str, i: int) -> int:
+    """Index just past the atom at ``i``: an escape (``\\w``, ``\\p{Greek}``), a class, or a character."""
+    c = pattern[i]
+    if c == "\\":
+        if pattern[i + 1 : i + 2] in ("p", "P", "x") and pattern[i + 2 : i + 3] == "{":
+            close = pattern.find("}", i + 3)
+            return close + 1 if close != -1 else len(pattern)
+        return min(i + 2, len(pattern))
+    if c == "[":
+        return _class_end(pattern, i)
+    return i + 1
 
 
 def _class_end(pattern: str, i: int) -> int:
