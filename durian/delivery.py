@@ -132,18 +132,26 @@ def save_records(records: Sequence[Any]) -> None:
 def deliver_locally(event: Event) -> None:
     """``async_ = False``: deliver in this process, once, right after commit. Never raises.
 
-    A failed attempt becomes a dead letter, so nothing is lost.
+    A failed attempt becomes a dead letter, so nothing is lost; so does the event of a disabled
+    listener. The outcomes count towards the listeners' health.
     """
-    from . import deadletters, match
+    from . import deadletters, health, match
+    from .connection import get_redis
     from .models import Listener
 
     try:
-        for listener in Listener.objects.filter(hook=event.hook, state=Listener.State.ACTIVE):
+        results = []
+        for listener in Listener.objects.filter(hook=event.hook).exclude(state=Listener.State.PAUSED):
             if not match.matches(listener.matchers, event.payload):
+                continue
+            if listener.state != Listener.State.ACTIVE:
+                deadletters.record(event, listener.pk, 0, Outcome(False, error=f"The listener is {listener.state}."))
                 continue
             outcome = attempt(event, listener.pk, listener.url, listener.secrets())
             save_records([record(event, listener.pk, 1, outcome)])
+            results.append((listener.pk, outcome))
             if not outcome.ok:
                 deadletters.record(event, listener.pk, 1, outcome)
+        health.observe(results, get_redis("request"))
     except Exception:
         logger.exception("durian: local delivery of %s event %s failed", event.hook, event.id)

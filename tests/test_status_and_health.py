@@ -205,3 +205,25 @@ def test_admin_shows_disabled_listeners_and_enables_them_again(listener, client)
     assert "1 listener(s) enabled" in response.content.decode()
     listener.refresh_from_db()
     assert (listener.state, listener.disabled_reason, listener.consecutive_failures) == ("active", "", 0)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_local_hooks_follow_the_same_rules_410_disables_and_later_events_are_kept(receiver, redis_client):
+    from durian.registry import hooks
+    from tests.test_delivery import LocalPersonHook
+
+    hooks.register(LocalPersonHook)
+    try:
+        receiver.respond(410)
+        listener = hooks["person-local"].listener(url=receiver.url).save()
+        Person.objects.create(name="Joe")
+        listener.refresh_from_db()
+        assert listener.state == Listener.State.DISABLED
+        Person.objects.create(name="Ann")
+        assert list(DeadLetter.objects.order_by("id").values_list("attempts", "last_status_code")) == [
+            (1, 410),
+            (0, None),
+        ]
+        assert len(receiver.requests) == 1
+    finally:
+        hooks.unregister(LocalPersonHook)
