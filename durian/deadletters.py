@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from django.utils import timezone
 
 from . import health
+from .connection import get_redis
 from .delivery import Outcome, attempt, save_records
 from .delivery import record as delivery_record
 from .event import Event
@@ -68,5 +69,5 @@ def resend(letters: Iterable[DeadLetter]) -> tuple[int, int]:
             letter.response_excerpt = outcome.excerpt
             failed += 1
         letter.save()
-    health.observe(results)
+    health.observe(results, get_redis("request"))
     return delivered, failed

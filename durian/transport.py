@@ -54,15 +54,20 @@ class Deadline:
     def remaining(self) -> float:
         return self.at - time.monotonic()
 
-    def cut(self) -> None:
-        """Shut the connection's socket down: a blocked read or write returns at once."""
+    def cut(self) -> bool:
+        """Shut the connection's socket down: a blocked read or write returns at once.
+
+        Returns False while there is no socket to cut yet (still connecting).
+        """
         self.expired = True
         sock = getattr(self.connection, "sock", None)
-        if sock is not None:
-            try:
-                socket.socket.shutdown(sock, socket.SHUT_RDWR)
-            except OSError:
-                pass
+        if sock is None:
+            return False
+        try:
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        except OSError:
+            pass
+        return True
 
 
 class Watchdog:
@@ -78,6 +83,12 @@ class Watchdog:
         self._armed: set[Deadline] = set()
         self._lock = threading.Lock()
         self._wake = threading.Event()
+        self._pid = 0
+
+    def after_fork(self) -> None:
+        """In a forked child: no thread, no armed deadlines, a lock nobody holds."""
+        self._armed = set()
+        self._lock = threading.Lock()
         self._pid = 0
 
     def arm(self, deadline: Deadline) -> None:
@@ -102,13 +113,14 @@ class Watchdog:
             now = time.monotonic()
             with self._lock:
                 for deadline in [d for d in self._armed if d.at <= now]:
-                    self._armed.discard(deadline)
-                    deadline.cut()
+                    if deadline.cut():  # else still connecting: cut it on the next tick
+                        self._armed.discard(deadline)
                 if not self._armed:
                     wake.clear()
 
 
 watchdog = Watchdog()
+os.register_at_fork(after_in_child=watchdog.after_fork)
 
 
 class _Bounded:
@@ -118,6 +130,9 @@ class _Bounded:
         deadline = getattr(_local, "deadline", None)
         if deadline is not None:
             deadline.connection = self
+            if deadline.remaining() <= 0:  # the connect used the whole budget
+                deadline.expired = True
+                raise TimeoutError("the attempt's deadline passed before the request was sent")
         super().request(*args, **kwargs)  # type: ignore[misc]
 
 
