@@ -193,11 +193,13 @@ def compile_pattern(pattern: str, field: str) -> _T:
         compiled = re2.compile(pattern, _OPTIONS)
     except re2.error as exc:
         reason = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
-        raise ValidationError(
-            {
-                field: f"The pattern for {field!r} cannot be used: {reason} (backreferences and lookaround are not supported)."
-            }
-        ) from None
+        hint = ""
+        if any(word in reason for word in ("perl operator", "escape sequence", "repetition operator", "too large")):
+            hint = (
+                " Patterns run on RE2, in linear time: no backreferences, lookaround or possessive"
+                " quantifiers, and a size limit."
+            )
+        raise ValidationError({field: f"Invalid regular expression for {field!r}: {reason}.{hint}"}) from None
     nested = nested_repetition(pattern)
     if nested:
         raise ValidationError(

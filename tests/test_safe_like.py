@@ -26,12 +26,12 @@ REFUSED = [
     ("(?:x+x+)+y", "((?:x+x+)+)"),
     ("(a|b)*c", "((a|b)*)"),
     ("(a{2,})+", "((a{2,})+)"),
-    (r"(a)\1", "cannot be used: invalid escape sequence: \\1"),
-    ("(?=a)b", "cannot be used: invalid perl operator: (?="),
-    ("(?<=a)b", "cannot be used: invalid perl operator: (?<"),
-    ("(?!a)b", "cannot be used: invalid perl operator: (?!"),
-    ("a++", "cannot be used: bad repetition operator: ++"),
-    ("([a-z", "cannot be used: missing ]"),
+    (r"(a)\1", "Invalid regular expression for 'name': invalid escape sequence: \\1. Patterns run on RE2"),
+    ("(?=a)b", "Invalid regular expression for 'name': invalid perl operator: (?=. Patterns run on RE2"),
+    ("(?<=a)b", "invalid perl operator: (?<=. Patterns run on RE2, in linear time: no backreferences, lookaround"),
+    ("(?!a)b", "invalid perl operator: (?!"),
+    ("a++", "bad repetition operator: ++. Patterns run on RE2"),
+    ("([a-z", "Invalid regular expression for 'name': missing ]: [a-z."),
     ("x" * 1001, "is longer than 1000 characters"),
 ]
 
@@ -41,7 +41,7 @@ def test_dangerous_or_unsupported_patterns_are_refused_at_creation_naming_the_fi
     with pytest.raises(ValidationError) as refused:
         PersonHook().listener(url="http://127.0.0.1:9/hook").match(name=Like(pattern))
     (message,) = refused.value.message_dict["name"]
-    assert message.startswith("The pattern for 'name' ")
+    assert "'name'" in message
     assert reason in message
 
 
