@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import django
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -53,6 +54,11 @@ class ListenerAdmin(admin.ModelAdmin):
     @admin.display(description=_("filters"))
     def filters_in_words(self, obj: Listener) -> str:
         return obj.describe_filters()
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "url" and django.VERSION >= (5, 0):
+            kwargs.setdefault("assume_scheme", "https")  # Django 6's default; silences its warning
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     @admin.display(description=_("state"), ordering="state")
     def state_and_reason(self, obj: Listener) -> str:

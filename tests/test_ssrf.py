@@ -328,3 +328,39 @@ def test_https_connects_to_the_vetted_address_with_sni_and_host_of_the_name(sett
     finally:
         server.shutdown()
         server.server_close()
+
+
+# -- every way a listener is created shows the refusal next to the URL ----------------------
+
+
+def test_the_listener_web_form_shows_the_refusal_next_to_the_url(public_only):
+    from durian.forms import ListenerForm
+
+    rows = {"filter-name-op": "any", "filter-address-op": "any", "filter-created-op": "any"}
+    form = ListenerForm({"url": "http://metadata.test/hook", **rows}, hook=PersonHook())
+    assert not form.is_valid()
+    assert form.errors == {
+        "url": [
+            "metadata.test resolves to 169.254.169.254, a link-local address (cloud metadata services live there); "
+            "webhooks are only sent to public addresses."
+        ]
+    }
+
+
+@pytest.mark.django_db
+def test_the_admin_form_shows_the_refusal_next_to_the_url(public_only, client, redis_client):
+    from django.contrib.auth.models import User
+
+    User.objects.create_superuser("staff", "staff@example.com", "pw")
+    client.login(username="staff", password="pw")
+    response = client.post(
+        "/admin/durian/listener/add/",
+        {"hook": "person", "url": "http://10.0.0.7/hook", "filters": "{}", "state": "active", "description": ""},
+    )
+    assert response.status_code == 200  # the form again, not a redirect
+    assert "10.0.0.7 is a private address (RFC 1918); webhooks are only sent to public addresses." in (
+        response.content.decode()
+    )
+    from durian.models import Listener
+
+    assert not Listener.objects.exists()
