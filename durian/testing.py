@@ -1,9 +1,13 @@
-"""Test helpers: a real HTTP receiver on loopback that records what it gets.
+"""Test helpers: a real HTTP receiver on loopback that records what it gets, a guard that keeps a
+test suite on loopback (``forbid_network``), and fixed DNS answers (``FixedResolver``).
 
 >>> with Receiver() as receiver:
 ...     receiver.respond(500, times=2)   # then 200
 ...     ...                               # deliver to receiver.url
 ...     receiver.wait_for(1)
+
+Receivers listen on loopback, which durian's SSRF defence refuses unless the test settings allow
+it: ``DURIAN_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]``.
 """
 
 from __future__ import annotations
