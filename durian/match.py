@@ -179,10 +179,11 @@ def compile_pattern(pattern: str, field: str) -> _T:
     """Compile a client's pattern with RE2, or raise ``ValidationError`` naming ``field``.
 
     Refused: patterns longer than ``DURIAN_LIKE_MAX_LENGTH``; what RE2 cannot run
-    (backreferences, lookaround) or finds too large; and nested repetition such as ``(a|aa)+``
-    or ``(a+)*``, which backtracking engines (Python's ``re``, JavaScript) take exponential
-    time on. RE2 itself would run those in linear time; refusing them keeps every accepted
-    filter safe wherever else a client or the site evaluates it.
+    (backreferences, lookaround) or finds too large; and repeated groups that can match the same
+    text in many ways, such as ``(a|aa)+`` or ``(a+)*`` (see ``nested_repetition``), which
+    backtracking engines (Python's ``re``, JavaScript) take exponential time on. RE2 itself
+    would run those in linear time; refusing them keeps every accepted filter safe wherever
+    else a client or the site evaluates it.
     """
     from .conf import settings
 
@@ -204,48 +205,122 @@ def compile_pattern(pattern: str, field: str) -> _T:
     if nested:
         raise ValidationError(
             {
-                field: f"The pattern for {field!r} repeats a group that itself repeats or alternates ({nested}); "
-                "such patterns can take exponential time. Use a character class, e.g. [ab]+ for (a|b)+."
+                field: f"The pattern for {field!r} repeats a group that can match the same text in many ways "
+                f"({nested}); such patterns take exponential time in backtracking engines. Write it without "
+                "nesting repetitions or overlapping alternatives, e.g. a+ for (a|aa)+ or (a+)+."
             }
         )
     return compiled
 
 
-def nested_repetition(pattern: str) -> str | None:
-    r"""The first repeated group that contains a repetition or an alternation (``(a|aa)+``), or ``None``.
+class _Group:
+    """A group being scanned by ``nested_repetition``."""
 
-    A structural scan: escapes and character classes are skipped, so ``[(+]`` or ``\(a+\)+`` are
-    not groups. ``?`` and ``{0,1}`` do not repeat; ``*``, ``+``, ``{n,}`` and ``{n,m}`` with m > 1 do.
+    __slots__ = ("start", "risky", "firsts", "expecting", "alternates")
+
+    def __init__(self, start: int) -> None:
+        self.start = start
+        self.risky = False  # holds a repetition, or alternatives that can start alike
+        self.firsts: list[frozenset[str] | None] = []  # first characters of each branch; None: any
+        self.expecting = True  # the next atom starts a branch
+        self.alternates = False
+
+    def first(self, chars: frozenset[str] | None) -> None:
+        if self.expecting:
+            self.firsts.append(chars)
+            self.expecting = False
+
+    def ambiguous(self) -> bool:
+        """True when two alternatives may start with the same character (``(a|aa)``, ``(\\w|\\d)``)."""
+        if not self.alternates:
+            return False
+        firsts = self.firsts + ([None] if self.expecting else [])  # an empty last branch
+        if any(f is None for f in firsts):
+            return True
+        seen: set[str] = set()
+        for chars in firsts:
+            if seen & chars:  # type: ignore[operator]
+                return True
+            seen |= chars  # type: ignore[arg-type]
+        return False
+
+
+def nested_repetition(pattern: str) -> str | None:
+    r"""The first repeated group that can match the same text in many ways, or ``None``.
+
+    That is a group repeated with ``*``, ``+``, ``{n,}`` or ``{n,m}`` (m > 1) that itself holds a
+    repetition, or alternatives that may start with the same character: ``(a+)+``, ``(a|aa)+``,
+    ``(\w|\d)*``. Backtracking engines take exponential time on them. ``(foo|bar)+`` is fine.
+    A structural scan, conservative where it cannot tell (a class or ``\w`` may start with
+    anything); escapes and classes are skipped, so ``\(a+\)+`` and ``[(+]`` are no groups.
     """
-    stack: list[tuple[int, bool]] = []  # (start index, holds a repetition or alternation)
+    stack: list[_Group] = []
     i, n = 0, len(pattern)
     while i < n:
         c = pattern[i]
         if c == "(":
-            stack.append((i, False))
-            i += 1
+            if stack:
+                stack[-1].first(None)
+            prefix_end = _group_prefix_end(pattern, i)
+            if prefix_end is None:  # a flags-only group such as (?i): no group at all
+                i = pattern.find(")", i) + 1 or n
+                continue
+            stack.append(_Group(i))
+            i = prefix_end
             continue
         if c == "|":
             if stack:
-                stack[-1] = (stack[-1][0], True)
+                group = stack[-1]
+                if group.expecting:
+                    group.firsts.append(None)  # an empty alternative
+                group.alternates = group.expecting = True
             i += 1
             continue
         if c == ")":
             if not stack:
                 i += 1
                 continue
-            start, risky = stack.pop()
-            end, repeats = _quantifier(pattern, i + 1)
+            group = stack.pop()
+            risky = group.risky or group.ambiguous()
+            end, repeats, _ = _quantifier(pattern, i + 1)
             if repeats and risky:
-                return pattern[start:end]
+                return pattern[group.start : end]
             if stack and (risky or repeats):
-                stack[-1] = (stack[-1][0], True)
+                stack[-1].risky = True
             i = end
             continue
-        end, repeats = _quantifier(pattern, _atom_end(pattern, i))
-        if repeats and stack:
-            stack[-1] = (stack[-1][0], True)
+        atom_end = _atom_end(pattern, i)
+        end, repeats, optional = _quantifier(pattern, atom_end)
+        if stack:
+            stack[-1].first(None if optional else _first_chars(pattern[i:atom_end]))
+            if repeats:
+                stack[-1].risky = True
         i = end
+    return None
+
+
+def _group_prefix_end(pattern: str, i: int) -> int | None:
+    """Index of a group's first atom: past ``(``, ``(?:``, ``(?P<name>`` or ``(?i:``; ``None`` for ``(?i)``."""
+    if pattern[i + 1 : i + 2] != "?":
+        return i + 1
+    j = i + 2
+    if pattern[j : j + 2] == "P<" or pattern[j : j + 1] == "<":
+        close = pattern.find(">", j)
+        return close + 1 if close != -1 else len(pattern)
+    while j < len(pattern) and (pattern[j].isalpha() or pattern[j] == "-"):
+        j += 1
+    if pattern[j : j + 1] == ")":
+        return None
+    return j + 1
+
+
+def _first_chars(atom: str) -> frozenset[str] | None:
+    """The characters an atom can start with, lower-cased; ``None`` when it could be many."""
+    if atom.startswith("\\"):
+        escaped = atom[1:2]
+        return None if not escaped or escaped.isalnum() else frozenset(escaped)
+    if len(atom) == 1 and atom not in ".^$":
+        return frozenset(atom.lower())
     return None
 
 
@@ -278,16 +353,19 @@ def _class_end(pattern: str, i: int) -> int:
     return j + 1
 
 
-def _quantifier(pattern: str, i: int) -> tuple[int, bool]:
-    """``(end, repeats)`` of the quantifier starting at ``i`` (``end == i`` when there is none)."""
+def _quantifier(pattern: str, i: int) -> tuple[int, bool, bool]:
+    """``(end, repeats, optional)`` of the quantifier at ``i`` (``end == i`` when there is none).
+
+    ``repeats``: it allows more than one repetition; ``optional``: it allows none.
+    """
     if i >= len(pattern):
-        return i, False
+        return i, False, False
     c = pattern[i]
     if c in "*+?":
         end = i + 1
         if end < len(pattern) and pattern[end] in "?+":  # lazy or possessive suffix
             end += 1
-        return end, c != "?"
+        return end, c != "?", c != "+"
     if c == "{":
         close = pattern.find("}", i)
         body = pattern[i + 1 : close] if close != -1 else ""
@@ -296,8 +374,9 @@ def _quantifier(pattern: str, i: int) -> tuple[int, bool]:
             end = close + 1
             if end < len(pattern) and pattern[end] == "?":
                 end += 1
-            return end, bool(comma and (not high or int(high) > 1)) or (not comma and int(low) > 1)
-    return i, False
+            most = int(high) if high else (None if comma else int(low))
+            return end, most is None or most > 1, int(low) == 0
+    return i, False, False
 
 
 def coerce(value: _T) -> Matcher:
