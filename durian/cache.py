@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -35,12 +36,14 @@ def _keys() -> tuple[str, str]:
 
 def entry(listener: Listener) -> dict[str, Any]:
     """The cached form of a listener: what fan-out and delivery need."""
+    secrets = listener.secrets()
     return {
         "id": listener.pk,
         "hook": listener.hook,
         "url": listener.url,
         "filters": listener.filters or {},
-        "secrets": listener.secrets(),
+        "secrets": secrets,
+        "previous_until": listener.previous_secret_expires_at.timestamp() if len(secrets) > 1 else None,
         "state": listener.state,
     }
 
@@ -125,13 +128,26 @@ class CachedListener:
     id: int
     hook: str
     url: str
-    secrets: tuple[str, ...]
+    all_secrets: tuple[str, ...]
     state: str
     filters: Mapping[str, match.Matcher]
+    previous_until: float | None = None
 
     @property
     def active(self) -> bool:
         return self.state == "active"
+
+    @property
+    def keeps_events(self) -> bool:
+        """Active, or disabled: a disabled listener's events are kept as dead letters."""
+        return self.state in ("active", "disabled")
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The secrets to sign with now: the previous one only until its grace period ends."""
+        if self.previous_until is not None and time.time() >= self.previous_until:
+            return self.all_secrets[:1]
+        return self.all_secrets
 
     @classmethod
     def from_entry(cls, data: Mapping[str, Any]) -> CachedListener:
@@ -139,9 +155,10 @@ class CachedListener:
             id=int(data["id"]),
             hook=data["hook"],
             url=data["url"],
-            secrets=tuple(data["secrets"]),
+            all_secrets=tuple(data["secrets"]),
             state=data.get("state", "active"),
             filters=match.filters_from_json(data.get("filters")),
+            previous_until=data.get("previous_until"),
         )
 
 
@@ -167,8 +184,8 @@ class Snapshot:
         return snap
 
     def matching(self, hook: str, payload: Mapping[str, Any]) -> list[CachedListener]:
-        """Active listeners of ``hook`` whose filters all hold on ``payload``."""
-        return [x for x in self.by_hook.get(hook, ()) if x.active and match.matches(x.filters, payload)]
+        """Listeners of ``hook`` that keep events (active or disabled) whose filters all hold on ``payload``."""
+        return [x for x in self.by_hook.get(hook, ()) if x.keeps_events and match.matches(x.filters, payload)]
 
 
 class SnapshotHolder:

@@ -16,6 +16,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import URLValidator
 
 from . import match
+from .conf import settings as durian_settings
 from .hook import Hook
 from .hookfields import format_value, parse_value
 from .models import Listener
@@ -80,7 +81,7 @@ class ListenerForm(forms.Form):
                 label=f"Value for {name}",
                 required=False,
                 strip=False,
-                max_length=match.MAX_PATTERN_LENGTH,
+                max_length=int(durian_settings.LIKE_MAX_LENGTH),
                 initial="" if isinstance(matcher, match.Any) else format_value(matcher.value),
             )
 

@@ -57,8 +57,8 @@ def key(webhook_id: str) -> str:
 
 
 def lease_ms() -> int:
-    """How long a claim holds: longer than one attempt can take (connect + read timeouts + 5 s)."""
-    return int((float(settings.CONNECT_TIMEOUT) + float(settings.READ_TIMEOUT) + 5.0) * 1000)
+    """How long a claim holds: longer than one attempt can take (``DURIAN_TOTAL_TIMEOUT`` + 5 s)."""
+    return int((float(settings.TOTAL_TIMEOUT) + 5.0) * 1000)
 
 
 def claim(client: redis.Redis, webhook_id: str, token: str) -> Claim:

@@ -65,6 +65,8 @@ LOGOUT_REDIRECT_URL = "/"
 # durian: Redis from $REDIS_URL (the `python dev.py example` launcher starts an embedded one).
 DRAMATIQ_BROKER = dramatiq_broker()
 DURIAN_RETRY_SCHEDULE = [2, 10, 30]  # short, so the demo shows retries quickly
+# The demo delivers to its own receiver on loopback, which durian refuses unless allowed (SSRF).
+DURIAN_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]
 
 LOGGING = {
     "version": 1,

@@ -83,3 +83,5 @@ DURIAN_RETRY_SCHEDULE = [0.1, 0.2]
 DURIAN_RETRY_JITTER = 0.0
 DURIAN_CONNECT_TIMEOUT = 2.0
 DURIAN_READ_TIMEOUT = 5.0
+# The receivers of the test suite listen on loopback, which durian refuses by default (SSRF).
+DURIAN_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]

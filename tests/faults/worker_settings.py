@@ -17,6 +17,7 @@ FAULT_SETTINGS = {
     "DURIAN_RETRY_JITTER": 0.0,
     "DURIAN_CONNECT_TIMEOUT": 1.0,
     "DURIAN_READ_TIMEOUT": 2.0,
+    "DURIAN_TOTAL_TIMEOUT": 3.0,  # also bounds the lease on a delivery in flight: 3 + 5 s
     "DURIAN_REDIS_REQUEST_TIMEOUT": 1.0,
     "DURIAN_REDIS_REQUEST_BACKOFF": 2.0,
     "DURIAN_BLOCK_MS": 200,
