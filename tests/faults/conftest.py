@@ -34,6 +34,11 @@ ROOT = Path(__file__).resolve().parents[2]
 WORKER_SETTINGS = "tests.faults.worker_settings"
 
 
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the fault tests last: they take a minute, and the quick tests should report first."""
+    items.sort(key=lambda item: item.get_closest_marker("fault") is not None)
+
+
 def wait_until(predicate: Callable[[], object], timeout: float, what: str, every: float = 0.05) -> float:
     """Poll ``predicate`` until it holds; returns the seconds it took, fails after ``timeout``."""
     started = time.monotonic()
