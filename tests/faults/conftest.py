@@ -162,7 +162,8 @@ class Cluster:
         for worker in self.workers:
             worker.stop()
         self.redis.close()
-        shutil.rmtree(self.log_dir, ignore_errors=True)
+        if not os.environ.get("DURIAN_FAULT_KEEP_LOGS"):  # set it to read the workers' logs afterwards
+            shutil.rmtree(self.log_dir, ignore_errors=True)
 
 
 @pytest.fixture
