@@ -38,7 +38,7 @@ class _Batch:
         relay(self.events, using=self.using, in_outbox=True)
 
     def registered(self, conn: Any) -> bool:
-        return any(entry[1] is self.flush for entry in getattr(conn, "run_on_commit", ()))
+        return any(entry[1] == self.flush for entry in getattr(conn, "run_on_commit", ()))
 
 
 def _batches(using: str) -> dict[tuple[str, ...], _Batch]:

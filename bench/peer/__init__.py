@@ -1,0 +1,1 @@
+"""The peer measured against durian: django-webhook with Celery, in its own virtualenv."""

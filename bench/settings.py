@@ -1,0 +1,52 @@
+"""Django settings of the benchmark's durian side: the example ``people`` app, durian's defaults.
+
+``BENCH_DB`` picks the database: ``sqlite`` (the file ``BENCH_SQLITE``) or ``postgres`` (database
+``BENCH_PG_NAME`` on ``PGHOST:PGPORT`` as ``PGUSER``). Redis comes from ``$REDIS_URL``.
+"""
+
+import os
+
+from durian.conf import dramatiq_broker
+
+SECRET_KEY = "bench-only"
+DEBUG = False
+ALLOWED_HOSTS = ["127.0.0.1"]
+USE_TZ = True
+TIME_ZONE = "UTC"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django_dramatiq",
+    "durian",
+    "example_project.people",
+]
+
+if os.environ.get("BENCH_DB") == "postgres":
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.postgresql",
+            "HOST": os.environ.get("PGHOST", "127.0.0.1"),
+            "PORT": os.environ.get("PGPORT", "5432"),
+            "USER": os.environ.get("PGUSER", "postgres"),
+            "PASSWORD": os.environ.get("PGPASSWORD", ""),
+            "NAME": os.environ["BENCH_PG_NAME"],
+        }
+    }
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.environ.get("BENCH_SQLITE", "bench-durian.sqlite3"),
+            "OPTIONS": {"timeout": 30},
+        }
+    }
+
+DRAMATIQ_BROKER = dramatiq_broker(os.environ.get("REDIS_URL"))
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {"durian": {"handlers": ["console"], "level": "WARNING"}},
+}
