@@ -50,3 +50,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "loggers": {"durian": {"handlers": ["console"], "level": "WARNING"}},
 }
+
+# Experiments: BENCH_DURIAN_<NAME>=value overrides DURIAN_<NAME> (integers only).
+for _key, _value in list(os.environ.items()):
+    if _key.startswith("BENCH_DURIAN_"):
+        globals()[_key.removeprefix("BENCH_")] = int(_value)

@@ -33,6 +33,9 @@ DEFAULTS: dict[str, Any] = {
     # Dramatiq queue of the delivery actor, and how many deliveries one message carries.
     "QUEUE_NAME": "durian",
     "DELIVERY_BATCH_SIZE": 20,
+    # Longest sleep (ms) of an idle Dramatiq queue consumer between polls in a worker process: it
+    # bounds the wait of a delivery enqueued into an idle worker. Dramatiq's own default is 1000.
+    "WORKER_POLL_MS": 50,
     # Delays (seconds) before each retry; the default follows Svix. ``len + 1`` attempts in all.
     "RETRY_SCHEDULE": (5, 300, 1800, 7200, 18000, 36000, 36000),
     # Each delay is spread by up to this fraction either way.

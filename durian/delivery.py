@@ -11,7 +11,7 @@ from typing import Any
 
 import requests
 
-from . import __version__, signing
+from . import __version__, http, signing
 from .conf import settings
 from .event import Event
 from .payload import dumps
@@ -59,7 +59,7 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> Outcome:
     started = time.monotonic()
     timeout = (float(settings.CONNECT_TIMEOUT), float(settings.READ_TIMEOUT))
     try:
-        with session().post(url, data=body, headers=headers, timeout=timeout, allow_redirects=False, stream=True) as r:
+        with http.send(session(), url, body, headers, timeout) as r:
             excerpt = _excerpt(r)
             ok = 200 <= r.status_code < 300
             error = "" if ok else f"HTTP {r.status_code} {r.reason or ''}".strip()
