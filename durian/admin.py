@@ -12,21 +12,40 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from . import deadletters
-from .models import DeadLetter, Listener
+from .models import DeadLetter, Delivery, Listener
 
 
 def _pretty_json(value: Any) -> str:
     """JSON shown escaped in a <pre>, never through mark_safe."""
-    return format_html("<pre style='white-space:pre-wrap;margin:0'>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False))
+    return format_html(
+        "<pre style='white-space:pre-wrap;margin:0'>{}</pre>", json.dumps(value, indent=2, ensure_ascii=False)
+    )
 
 
 @admin.register(Listener)
 class ListenerAdmin(admin.ModelAdmin):
-    list_display = ("id", "hook", "url", "filters_in_words", "state", "consecutive_failures", "last_success_at", "owner")
+    list_display = (
+        "id",
+        "hook",
+        "url",
+        "filters_in_words",
+        "state",
+        "consecutive_failures",
+        "last_success_at",
+        "owner",
+    )
     list_filter = ("hook", "state")
     search_fields = ("url", "description", "hook")
-    readonly_fields = ("secret", "consecutive_failures", "last_success_at", "last_failure_at", "failing_since",
-                       "disabled_reason", "created_at", "updated_at")
+    readonly_fields = (
+        "secret",
+        "consecutive_failures",
+        "last_success_at",
+        "last_failure_at",
+        "failing_since",
+        "disabled_reason",
+        "created_at",
+        "updated_at",
+    )
     raw_id_fields = ("owner",)
 
     @admin.display(description=_("filters"))
@@ -36,12 +55,34 @@ class ListenerAdmin(admin.ModelAdmin):
 
 @admin.register(DeadLetter)
 class DeadLetterAdmin(admin.ModelAdmin):
-    list_display = ("webhook_id", "hook", "listener", "status", "attempts", "last_status_code", "short_error", "created_at")
+    list_display = (
+        "webhook_id",
+        "hook",
+        "listener",
+        "status",
+        "attempts",
+        "last_status_code",
+        "short_error",
+        "created_at",
+    )
     list_filter = ("status", "hook", "listener")
     search_fields = ("webhook_id", "event_id", "last_error", "listener__url")
-    readonly_fields = ("listener", "hook", "event_id", "webhook_id", "payload_json", "attempts", "status",
-                       "last_status_code", "last_error", "response_excerpt", "event_created_at", "created_at",
-                       "updated_at", "delivered_at")
+    readonly_fields = (
+        "listener",
+        "hook",
+        "event_id",
+        "webhook_id",
+        "payload_json",
+        "attempts",
+        "status",
+        "last_status_code",
+        "last_error",
+        "response_excerpt",
+        "event_created_at",
+        "created_at",
+        "updated_at",
+        "delivered_at",
+    )
     exclude = ("payload",)
     actions = ["retry_selected"]
     list_select_related = ("listener",)
@@ -67,3 +108,20 @@ class DeadLetterAdmin(admin.ModelAdmin):
             self.message_user(request, f"{failed} dead letter(s) failed again; see their last error.", messages.WARNING)
         if not delivered and not failed:
             self.message_user(request, "Nothing to retry: the selected rows were already delivered.", messages.INFO)
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(admin.ModelAdmin):
+    """Every attempt, read-only: the listener's delivery history."""
+
+    list_display = ("webhook_id", "hook", "listener", "attempt", "ok", "status_code", "duration_ms", "created_at")
+    list_filter = ("ok", "hook", "listener")
+    search_fields = ("webhook_id", "event_id", "error")
+    list_select_related = ("listener",)
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -23,9 +23,7 @@ def check_dramatiq(app_configs: Any = None, **kwargs: Any) -> list:
             )
         )
     elif "durian" in apps and apps.index("django_dramatiq") > apps.index("durian"):
-        errors.append(
-            Error("'django_dramatiq' must come before 'durian' in INSTALLED_APPS.", id="durian.E002")
-        )
+        errors.append(Error("'django_dramatiq' must come before 'durian' in INSTALLED_APPS.", id="durian.E002"))
     if not hasattr(django_settings, "DRAMATIQ_BROKER"):
         errors.append(
             Warning(
@@ -56,7 +54,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
     for name in ("CONNECT_TIMEOUT", "READ_TIMEOUT", "REDIS_REQUEST_TIMEOUT"):
         value = getattr(settings, name)
         if not isinstance(value, (int, float)) or value <= 0:
-            errors.append(Error(f"DURIAN_{name} must be a positive number of seconds, got {value!r}.", id="durian.E011"))
+            errors.append(
+                Error(f"DURIAN_{name} must be a positive number of seconds, got {value!r}.", id="durian.E011")
+            )
     url = settings.REDIS_URL
     if not url.startswith(("redis://", "rediss://", "unix://")):
         errors.append(Error(f"DURIAN_REDIS_URL {url!r} is not a redis://, rediss:// or unix:// URL.", id="durian.E012"))

@@ -8,7 +8,8 @@ from collections.abc import Iterable
 
 from django.utils import timezone
 
-from .delivery import Outcome, attempt, record as delivery_record, save_records
+from .delivery import Outcome, attempt, save_records
+from .delivery import record as delivery_record
 from .event import Event
 from .models import DeadLetter
 
@@ -29,12 +30,10 @@ def record(event: Event, listener_id: int, attempts: int, outcome: Outcome) -> D
             "last_status_code": outcome.status_code,
             "last_error": outcome.error[:2000],
             "response_excerpt": outcome.excerpt,
-            "event_created_at": datetime.datetime.fromtimestamp(event.created_at, tz=datetime.timezone.utc),
+            "event_created_at": datetime.datetime.fromtimestamp(event.created_at, tz=datetime.UTC),
         },
     )
-    logger.error(
-        "durian: dead letter %s after %d attempt(s): %s", letter.webhook_id, attempts, outcome.error
-    )
+    logger.error("durian: dead letter %s after %d attempt(s): %s", letter.webhook_id, attempts, outcome.error)
     return letter
 
 

@@ -144,4 +144,3 @@ def deliver_locally(event: Event) -> None:
                 deadletters.record(event, listener.pk, 1, outcome)
     except Exception:
         logger.exception("durian: local delivery of %s event %s failed", event.hook, event.id)
-

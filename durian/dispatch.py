@@ -79,9 +79,7 @@ def relay(events: Sequence[Event], using: str, in_outbox: bool) -> bool:
     try:
         stream.append(events, get_redis("request"))
     except redis.RedisError as exc:
-        logger.warning(
-            "durian: Redis unavailable (%s); %d event(s) kept in the outbox for the sweep", exc, len(events)
-        )
+        logger.warning("durian: Redis unavailable (%s); %d event(s) kept in the outbox for the sweep", exc, len(events))
         if not in_outbox:
             _safely(_write_outbox, events, using)
         return False

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any as _T, ClassVar
+from typing import Any as _T
+from typing import ClassVar
 
 from django.core.exceptions import ValidationError
 
@@ -160,9 +161,7 @@ class Like(_StringMatcher):
 def compile_pattern(pattern: str, field: str) -> _T:
     """Compile a client's pattern, or raise ``ValidationError`` naming ``field``."""
     if len(pattern) > MAX_PATTERN_LENGTH:
-        raise ValidationError(
-            {field: f"The pattern for {field!r} is longer than {MAX_PATTERN_LENGTH} characters."}
-        )
+        raise ValidationError({field: f"The pattern for {field!r} is longer than {MAX_PATTERN_LENGTH} characters."})
     try:
         return re.compile(pattern)
     except re.error as exc:

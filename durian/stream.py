@@ -27,6 +27,11 @@ def append(events: Sequence[Event], client: redis.Redis) -> list[str]:
     return [_s(i) for i in pipe.execute()]
 
 
+def history(client: redis.Redis, start: str = "-", end: str = "+", count: int | None = None) -> list[Entry]:
+    """Entries still in the stream between two ids, oldest first, whether consumed or not."""
+    return _entries(client.xrange(settings.STREAM_KEY, start, end, count=count))
+
+
 def ensure_group(client: redis.Redis) -> None:
     """Create the consumer group (and the stream) when missing."""
     try:

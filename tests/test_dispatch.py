@@ -1,0 +1,84 @@
+"""From a save to the stream: after commit, never on rollback, one round trip per transaction."""
+
+import pytest
+import redis as redis_lib
+from django.db import transaction
+
+from durian import stream
+from durian.models import OutboxEvent
+from example_project.people.models import Person
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def names(redis_client):
+    return [e.payload["name"] for _, e in stream.history(redis_client) if e and e.hook == "person"]
+
+
+def test_an_event_leaves_only_after_the_transaction_commits(redis_client, stream_len):
+    with transaction.atomic():
+        Person.objects.create(name="Joe")
+        assert stream_len() == 0
+    assert names(redis_client) == ["Joe"]
+    assert not OutboxEvent.objects.exists()
+
+
+def test_a_rolled_back_transaction_sends_nothing(redis_client, stream_len):
+    with pytest.raises(RuntimeError), transaction.atomic():
+        Person.objects.create(name="Joe")
+        raise RuntimeError("rollback")
+    assert stream_len() == 0
+    assert not OutboxEvent.objects.exists()
+
+
+def test_a_rolled_back_savepoint_sends_nothing_but_the_rest_does(redis_client):
+    with transaction.atomic():
+        Person.objects.create(name="Kept")
+        try:
+            with transaction.atomic():
+                Person.objects.create(name="Undone")
+                raise RuntimeError
+        except RuntimeError:
+            pass
+        Person.objects.create(name="Also kept")
+    assert sorted(names(redis_client)) == ["Also kept", "Kept"]
+
+
+def test_a_save_outside_a_transaction_is_sent_at_once(redis_client):
+    Person.objects.create(name="Autocommit")
+    assert names(redis_client) == ["Autocommit"]
+
+
+def test_a_transaction_of_many_saves_costs_one_redis_round_trip(redis_client, monkeypatch):
+    executed = []
+    original = redis_lib.client.Pipeline.execute
+
+    def counting(self, *args, **kwargs):
+        executed.append(len(self.command_stack))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis_lib.client.Pipeline, "execute", counting)
+    with transaction.atomic():
+        for i in range(1000):
+            Person.objects.create(name=f"P{i}")
+    assert executed == [1000]
+    assert len(names(redis_client)) == 1000
+
+
+def test_events_wait_in_the_outbox_while_redis_is_down_and_the_sweep_sends_them(redis_client, settings):
+    from durian import dispatch
+    from durian.connection import reset
+
+    settings.DURIAN_REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
+    reset()
+    try:
+        with transaction.atomic():
+            Person.objects.create(name="Waiting")
+        Person.objects.create(name="Autocommit waiting")
+        assert OutboxEvent.objects.count() == 2
+    finally:
+        del settings.DURIAN_REDIS_URL
+        reset()
+    assert dispatch.sweep(older_than=0) == 2
+    assert sorted(names(redis_client)) == ["Autocommit waiting", "Waiting"]
+    assert not OutboxEvent.objects.exists()

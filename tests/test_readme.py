@@ -1,0 +1,53 @@
+"""The README's walk-through, run as written, against a real worker and receiver."""
+
+import re
+from pathlib import Path
+
+import pytest
+from standardwebhooks import Webhook
+
+from durian.models import Listener
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def python_blocks():
+    text = (ROOT / "README.rst").read_text()
+    blocks = re.findall(r"\.\. code-block:: python\n\n((?:    .*\n|\n)+)", text)
+    return [re.sub(r"^    ", "", b, flags=re.M).strip() + "\n" for b in blocks]
+
+
+def block_containing(fragment):
+    (block,) = [b for b in python_blocks() if fragment in b]
+    return block
+
+
+def test_the_readme_hook_is_the_example_projects_hook():
+    readme = block_containing("class PersonHook(ModelHook)")
+    assert readme == (ROOT / "example_project/people/hooks.py").read_text()
+
+
+def test_the_readme_model_is_the_example_projects_model():
+    readme = block_containing("class Person(models.Model)")
+    source = (ROOT / "example_project/people/models.py").read_text()
+    assert readme.split("class Person")[1].strip() in source
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_walkthrough_delivers_exactly_what_each_listener_asked_for(worker, receiver):
+    code = block_containing("PersonHook().listener(url=url)")
+    code = code.replace("from people.", "from example_project.people.")
+    code = code.replace('"https://client.example/hook"', repr(receiver.url))
+    exec(compile(code, "README.rst", "exec"), {})
+
+    joe, js, every = Listener.objects.order_by("id")
+    received = receiver.wait_for(1 + 2 + 3)
+    got = {}
+    for request in received:
+        listener_id = int(request.headers["webhook-id"].rsplit("_", 1)[1])
+        secret = Listener.objects.get(pk=listener_id).secret
+        body = Webhook(secret).verify(request.body, request.headers)
+        got.setdefault(listener_id, []).append(body["name"])
+    assert sorted(got[joe.pk]) == ["Joe"]
+    assert sorted(got[js.pk]) == ["Jane", "Joe"]
+    assert sorted(got[every.pk]) == ["Ann", "Jane", "Joe"]
