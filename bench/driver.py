@@ -94,7 +94,6 @@ class Peer:
         return Person
 
     def hook(self, on: bool) -> None:
-        import bench.peer.celery_app  # noqa: F401  (the producer publishes through this app)
         from django.db.models.signals import post_save
         from django_webhook.signals import SignalListener
 

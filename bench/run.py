@@ -280,9 +280,10 @@ def recreate_pg_databases(names: list[str]) -> None:
 def drop_pg_databases(names: list[str]) -> None:
     import psycopg
 
-    with contextlib.suppress(Exception), psycopg.connect(
-        host=PG["host"], port=PG["port"], user=PG["user"], dbname="test", autocommit=True
-    ) as c:
+    with (
+        contextlib.suppress(Exception),
+        psycopg.connect(host=PG["host"], port=PG["port"], user=PG["user"], dbname="test", autocommit=True) as c,
+    ):
         for name in names:
             c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
@@ -297,8 +298,9 @@ def ensure_peer_venv() -> str:
     log(f"installing the peer into {PEER_VENV} ({', '.join(PEER_REQUIREMENTS)})")
     shutil.rmtree(PEER_VENV, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "venv", PEER_VENV], check=True)
-    subprocess.run([python, "-m", "pip", "install", "-q", *PEER_REQUIREMENTS], check=True,
-                   stdout=subprocess.DEVNULL)  # fmt: skip
+    done = subprocess.run([python, "-m", "pip", "install", "-q", *PEER_REQUIREMENTS], capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"pip install failed: {done.stderr.strip()[-500:]}")
     with open(marker, "w") as f:
         f.write(wanted)
     return python
@@ -313,27 +315,46 @@ def flush_redis(url: str) -> None:
     redis.Redis.from_url(url).flushall()
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time of ``pids`` so far."""
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
 def throughput_run(system: System, db: Database, receiver: Receiver, redis_url: str, prof: Profile,
                    listeners: int, processes: int, logfile: str) -> dict[str, Any]:  # fmt: skip
-    """Deliveries per second from the first commit to the last receipt, with workers running."""
+    """How fast fresh workers drain a committed burst: deliveries per second, first to last receipt.
+
+    The burst is committed while no worker runs (transactions of 100 saves), so the figure is the
+    workers' and not the producer's; the workers' CPU time per delivery is measured alongside.
+    """
     flush_redis(redis_url)
     system.drive(db, "listeners", count=listeners, url=receiver.url)
+    events = max(1, prof.throughput_deliveries[system.name] // listeners)
+    produced = system.drive(db, "produce", count=events, batch=100, prefix="t")
+    receiver.reset()
     workers = Workers(system.worker_commands(processes, prof.threads), system.environ(db), logfile)
     try:
-        receiver.reset()
-        system.drive(db, "produce", count=1, batch=1, prefix="warm")
-        warm = receiver.wait_for(listeners, stall=60, workers=workers)
-        if warm["count"] < listeners:
-            raise RuntimeError(f"{system.name} workers delivered nothing within 60 s (see {logfile})")
-        time.sleep(0.5)
-        receiver.reset()
-        events = max(1, prof.throughput_deliveries[system.name] // listeners)
-        produced = system.drive(db, "produce", count=events, batch=100, prefix="t")
+        deadline = time.monotonic() + 60
+        while receiver.stats()["count"] == 0:
+            if time.monotonic() > deadline or not workers.alive():
+                raise RuntimeError(f"{system.name} workers delivered nothing within 60 s (see {logfile})")
+            time.sleep(0.01)
+        pids = [pid for p in workers.procs for pid in descendants(p.pid)]
+        cpu_start, count_start = cpu_seconds(pids), receiver.stats()["count"]
         got = receiver.wait_for(events * listeners, stall=prof.stall_seconds, workers=workers)
+        cpu = cpu_seconds(pids) - cpu_start
         rss = workers.worker_rss()
     finally:
         workers.stop()
-    elapsed = max(1e-6, got["last"] - produced["start"])
+    elapsed = max(1e-6, got["last"] - got["first"])
     return {
         "listeners": listeners,
         "processes": processes,
@@ -342,6 +363,7 @@ def throughput_run(system: System, db: Database, receiver: Receiver, redis_url: 
         "seconds": elapsed,
         "deliveries_per_s": got["count"] / elapsed,
         "per_process": got["count"] / elapsed / processes,
+        "worker_cpu_ms_per_delivery": cpu * 1000 / max(1, got["count"] - count_start),
         "produce_seconds": produced["end"] - produced["start"],
         "rss_max_mb": rss["max_mb"],
         "rss_total_mb": rss["total_mb"],
@@ -433,11 +455,20 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                      if prun else "n/a",
                      ratio(run["deliveries_per_s"], prun and prun["deliveries_per_s"]),
                      f">= {TARGETS['throughput_per_process']:,.0f}/process, >= {TARGETS['throughput_vs_peer']:.0f}x"))  # fmt: skip
+    cpu = [r["worker_cpu_ms_per_delivery"] for r in d.get("throughput", {}).values()]
+    pcpu = [r["worker_cpu_ms_per_delivery"] for r in p.get("throughput", {}).values()]
+    if cpu:
+        rows.append(("worker CPU per delivery (ms, median of the runs)", f"{statistics.median(cpu):.2f}",
+                     f"{statistics.median(pcpu):.2f}" if pcpu else "n/a",
+                     ratio(statistics.median(pcpu), statistics.median(cpu)) + " less" if pcpu else "", ""))  # fmt: skip
     lat, plat = d.get("latency"), p.get("latency")
     if lat:
+
         def lat_text(x: dict[str, Any]) -> str:
             miss = f" ({x['missing']} missing)" if x["missing"] else ""
-            return f"{fmt(x['p50_ms'], ' ms', 1)} / {fmt(x['p99_ms'], ' ms', 1)}{miss}"
+            slow = x["achieved_offer_per_s"] < 0.9 * x["offered_per_s"]
+            offer = f" (its saves offered only {x['achieved_offer_per_s']:.0f} ev/s)" if slow else ""
+            return f"{fmt(x['p50_ms'], ' ms', 1)} / {fmt(x['p99_ms'], ' ms', 1)}{miss}{offer}"
 
         rows.append((f"latency p50 / p99 at {lat['offered_per_s']:.0f} ev/s", lat_text(lat),
                      lat_text(plat) if plat else "n/a", ratio(plat and plat["p99_ms"], lat["p99_ms"]) + " (p99)"

@@ -32,7 +32,7 @@ DEFAULTS: dict[str, Any] = {
     "CLAIM_IDLE_MS": 60_000,
     # Dramatiq queue of the delivery actor, and how many deliveries one message carries.
     "QUEUE_NAME": "durian",
-    "DELIVERY_BATCH_SIZE": 20,
+    "DELIVERY_BATCH_SIZE": 50,
     # Longest sleep (ms) of an idle Dramatiq queue consumer between polls in a worker process: it
     # bounds the wait of a delivery enqueued into an idle worker. Dramatiq's own default is 1000.
     "WORKER_POLL_MS": 50,
