@@ -32,6 +32,7 @@ if os.environ.get("BENCH_DB") == "postgres":
             "USER": os.environ.get("PGUSER", "postgres"),
             "PASSWORD": os.environ.get("PGPASSWORD", ""),
             "NAME": os.environ["BENCH_PG_NAME"],
+            "CONN_MAX_AGE": int(os.environ.get("BENCH_CONN_MAX_AGE", "0")),
         }
     }
 else:

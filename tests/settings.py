@@ -80,3 +80,6 @@ DURIAN_RETRY_SCHEDULE = [0.1, 0.2]
 DURIAN_RETRY_JITTER = 0.0
 DURIAN_CONNECT_TIMEOUT = 2.0
 DURIAN_READ_TIMEOUT = 5.0
+# Store delivery records at once, so no test sees rows of another; tests/test_recorder.py covers
+# the background batches production uses.
+DURIAN_RECORD_INTERVAL_MS = 0

@@ -14,6 +14,7 @@ from durian.conf import settings
 from durian.connection import get_redis
 from durian.delivery import Outcome
 from durian.event import Event
+from durian.recorder import recorder
 
 from .middleware import install
 
@@ -61,7 +62,7 @@ def deliver(items: list[dict[str, Any]]) -> None:
         records.append(delivery.record(event, listener.id, data["attempt"], outcome))
         if not outcome.ok:
             fail(data, event, outcome)
-    delivery.save_records(records)
+    recorder.save(records)  # failures now, successes in the next background batch
 
 
 def fail(data: dict[str, Any], event: Event, outcome: Outcome) -> None:

@@ -43,6 +43,9 @@ class StreamConsumerMiddleware(dramatiq.Middleware):
         if self.consumer is not None:
             self.consumer.stop()
             self.consumer = None
+        from durian.recorder import recorder
+
+        recorder.flush()  # the delivery records still waiting
 
 
 def install(broker: dramatiq.Broker) -> None:
