@@ -210,39 +210,46 @@ def paced(system: Any, count: int, rate: float, prefix: str) -> dict[str, Any]:
 
 
 def fanout(sizes: list[int], events: int) -> dict[str, Any]:
-    """Time ``Snapshot.matching`` per event against ``n`` listeners of one hook (mostly Is/Startswith)."""
+    """Time ``Snapshot.matching`` per event against ``n`` listeners of one hook.
+
+    The listeners are a multi-tenant site's: 60 % filter ``name`` with ``Is``, 30 % filter
+    ``address`` with ``Startswith``, 10 % combine ``Is`` with ``Contains``, plus 10 listeners that
+    take every event. Each event matches a handful of them, whatever ``n`` is.
+    """
     import random
 
     from durian import match
     from durian.cache import CachedListener, Snapshot
 
     rng = random.Random(6)
-    names = [f"{rng.choice('ABCDEFGHJKLMNPRSTW')}{rng.choice('aeiou')}{rng.randrange(1000)}" for _ in range(5000)]
 
     def filters(i: int) -> dict[str, Any]:
         kind = i % 10
-        if kind < 5:
-            return {"name": match.Is(rng.choice(names))}
+        if kind < 6:
+            return {"name": match.Is(f"n{i}")}
         if kind < 9:
-            return {"name": match.Startswith(rng.choice(names)[: rng.randrange(1, 4)])}
-        return {"name": match.Startswith(rng.choice(names)[:1]), "address": match.Contains("Main")}
+            return {"address": match.Startswith(f"{i} ")}
+        return {"name": match.Is(f"n{i}"), "address": match.Contains("Main")}
 
     out: dict[str, Any] = {}
     for n in sizes:
         listeners = [
             CachedListener(i, "person", f"http://127.0.0.1/{i}", ("whsec_x",), "active", filters(i)) for i in range(n)
-        ]
+        ] + [CachedListener(n + i, "person", "http://127.0.0.1/all", ("whsec_x",), "active", {}) for i in range(10)]
         snap = Snapshot.of(b"1", listeners)
-        payloads = [{"name": rng.choice(names), "address": "1 Main St", "created": True} for _ in range(events)]
-        snap.matching("person", payloads[0])  # builds any index
+        payloads = [
+            {"name": f"n{rng.randrange(2 * n)}", "address": f"{rng.randrange(2 * n)} Main St", "created": True}
+            for _ in range(events)
+        ]
+        snap.matching("person", payloads[0])
         started = time.perf_counter()
         matched = sum(len(snap.matching("person", p)) for p in payloads)
         per_event = (time.perf_counter() - started) / events
+        sample = payloads[: max(1, events // 10)]
         naive_started = time.perf_counter()
-        naive = 0
-        for p in payloads[: max(1, events // 10)]:
-            naive += sum(1 for x in snap.by_hook["person"] if x.active and match.matches(x.filters, p))
-        naive_per_event = (time.perf_counter() - naive_started) / max(1, events // 10)
+        for p in sample:
+            [x for x in listeners if x.active and match.matches(x.filters, p)]
+        naive_per_event = (time.perf_counter() - naive_started) / len(sample)
         out[str(n)] = {
             "ms_per_event": per_event * 1000,
             "naive_ms_per_event": naive_per_event * 1000,
