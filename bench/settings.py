@@ -45,6 +45,8 @@ else:
     }
 
 DRAMATIQ_BROKER = dramatiq_broker(os.environ.get("REDIS_URL"))
+# The benchmark's receiver listens on loopback, which durian refuses by default (SSRF).
+DURIAN_ALLOWED_NETWORKS = ["127.0.0.0/8"]
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import django
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
@@ -29,7 +30,7 @@ class ListenerAdmin(admin.ModelAdmin):
         "hook",
         "url",
         "filters_in_words",
-        "state",
+        "state_and_reason",
         "consecutive_failures",
         "last_success_at",
         "owner",
@@ -43,14 +44,54 @@ class ListenerAdmin(admin.ModelAdmin):
         "last_failure_at",
         "failing_since",
         "disabled_reason",
+        "previous_secret_expires_at",
         "created_at",
         "updated_at",
     )
     raw_id_fields = ("owner",)
+    actions = ["enable_selected", "rotate_secrets"]
 
     @admin.display(description=_("filters"))
     def filters_in_words(self, obj: Listener) -> str:
         return obj.describe_filters()
+
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "url" and django.VERSION >= (5, 0):
+            kwargs.setdefault("assume_scheme", "https")  # Django 6's default; silences its warning
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
+    @admin.display(description=_("state"), ordering="state")
+    def state_and_reason(self, obj: Listener) -> str:
+        if obj.state == Listener.State.DISABLED and obj.disabled_reason:
+            return f"{obj.get_state_display()}: {obj.disabled_reason}"
+        return obj.get_state_display()
+
+    def save_model(self, request: HttpRequest, obj: Listener, form: Any, change: bool) -> None:
+        if change and "state" in form.changed_data and obj.state == Listener.State.ACTIVE:
+            obj.enable()  # a fresh health record: the old failure streak must not disable it at once
+        else:
+            super().save_model(request, obj, form, change)
+
+    @admin.action(description=_("Enable selected listeners (then re-send their dead letters)"), permissions=["change"])
+    def enable_selected(self, request: HttpRequest, queryset: QuerySet[Listener]) -> None:
+        listeners = list(queryset.exclude(state=Listener.State.ACTIVE))
+        for listener in listeners:
+            listener.enable()
+        self.message_user(request, f"{len(listeners)} listener(s) enabled.", messages.SUCCESS)
+
+    @admin.action(description=_("Rotate the signing secret of selected listeners"), permissions=["change"])
+    def rotate_secrets(self, request: HttpRequest, queryset: QuerySet[Listener]) -> None:
+        listeners = list(queryset)
+        for listener in listeners:
+            listener.rotate_secret()
+        self.message_user(
+            request,
+            f"{len(listeners)} secret(s) rotated; the old ones keep signing until "
+            f"{listeners[0].previous_secret_expires_at:%Y-%m-%d %H:%M} UTC."
+            if listeners
+            else "Nothing selected.",
+            messages.SUCCESS,
+        )
 
 
 @admin.register(DeadLetter)

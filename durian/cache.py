@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -36,12 +37,14 @@ def _keys() -> tuple[str, str]:
 
 def entry(listener: Listener) -> dict[str, Any]:
     """The cached form of a listener: what fan-out and delivery need."""
+    secrets = listener.secrets()
     return {
         "id": listener.pk,
         "hook": listener.hook,
         "url": listener.url,
         "filters": listener.filters or {},
-        "secrets": listener.secrets(),
+        "secrets": secrets,
+        "previous_until": listener.previous_secret_expires_at.timestamp() if len(secrets) > 1 else None,
         "state": listener.state,
     }
 
@@ -126,13 +129,26 @@ class CachedListener:
     id: int
     hook: str
     url: str
-    secrets: tuple[str, ...]
+    all_secrets: tuple[str, ...]
     state: str
     filters: Mapping[str, match.Matcher]
+    previous_until: float | None = None
 
     @property
     def active(self) -> bool:
         return self.state == "active"
+
+    @property
+    def keeps_events(self) -> bool:
+        """Active, or disabled: a disabled listener's events are kept as dead letters."""
+        return self.state in ("active", "disabled")
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The secrets to sign with now: the previous one only until its grace period ends."""
+        if self.previous_until is not None and time.time() >= self.previous_until:
+            return self.all_secrets[:1]
+        return self.all_secrets
 
     @classmethod
     def from_entry(cls, data: Mapping[str, Any]) -> CachedListener:
@@ -140,9 +156,10 @@ class CachedListener:
             id=int(data["id"]),
             hook=data["hook"],
             url=data["url"],
-            secrets=tuple(data["secrets"]),
+            all_secrets=tuple(data["secrets"]),
             state=data.get("state", "active"),
             filters=match.filters_from_json(data.get("filters")),
+            previous_until=data.get("previous_until"),
         )
 
 
@@ -165,7 +182,7 @@ class Snapshot:
         for listener in sorted(listeners, key=lambda x: x.id):
             snap.by_id[listener.id] = listener
             snap.by_hook[listener.hook].append(listener)
-        snap.indexes = {hook: ListenerIndex(listeners) for hook, listeners in snap.by_hook.items()}
+        snap.indexes = {hook: _index(listeners) for hook, listeners in snap.by_hook.items()}
         return snap
 
     @classmethod
@@ -180,17 +197,23 @@ class Snapshot:
         return cls.of(version, listeners)
 
     def matching(self, hook: str, payload: Mapping[str, Any]) -> list[CachedListener]:
-        """Active listeners of ``hook`` whose filters all hold on ``payload``, by id.
+        """Listeners of ``hook`` that keep events (active or disabled) whose filters all hold on ``payload``.
 
-        Looks candidates up in the hook's ``ListenerIndex``, so the cost grows with the number of
-        listeners that may match rather than with all of them; the result equals testing each one.
+        Candidates come from the hook's ``ListenerIndex``, so the cost grows with the number of
+        listeners that may match rather than with all of them; the result, in id order, equals
+        testing each one.
         """
         index = self.indexes.get(hook)
         if index is None:
             if not self.by_hook.get(hook):
                 return []
-            index = self.indexes[hook] = ListenerIndex(self.by_hook[hook])
+            index = self.indexes[hook] = _index(self.by_hook[hook])
         return index.matching(payload)
+
+
+def _index(listeners: Iterable[CachedListener]) -> ListenerIndex:
+    """The fan-out index of the listeners that keep events (active or disabled)."""
+    return ListenerIndex(x for x in listeners if x.keeps_events)
 
 
 class SnapshotHolder:

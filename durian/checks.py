@@ -51,7 +51,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
                 id="durian.E010",
             )
         )
-    for name in ("CONNECT_TIMEOUT", "READ_TIMEOUT", "REDIS_REQUEST_TIMEOUT"):
+    for name in ("CONNECT_TIMEOUT", "READ_TIMEOUT", "TOTAL_TIMEOUT", "REDIS_REQUEST_TIMEOUT"):
         value = getattr(settings, name)
         if not isinstance(value, (int, float)) or value <= 0:
             errors.append(
@@ -60,4 +60,42 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
     url = settings.REDIS_URL
     if not url.startswith(("redis://", "rediss://", "unix://")):
         errors.append(Error(f"DURIAN_REDIS_URL {url!r} is not a redis://, rediss:// or unix:// URL.", id="durian.E012"))
+    return errors
+
+
+@register("durian")
+def check_security_settings(app_configs: Any = None, **kwargs: Any) -> list:
+    """The SSRF allowlist and resolver, and the Like length cap."""
+    from django.utils.module_loading import import_string
+
+    from .ssrf import allowed_networks
+
+    errors: list = []
+    try:
+        networks = allowed_networks()
+    except (TypeError, ValueError) as exc:
+        errors.append(
+            Error(
+                f"DURIAN_ALLOWED_NETWORKS must be a list of CIDR networks such as '10.20.0.0/16': {exc}",
+                id="durian.E013",
+            )
+        )
+        networks = ()
+    for network in networks:
+        if network.prefixlen < 8:
+            errors.append(
+                Warning(
+                    f"DURIAN_ALLOWED_NETWORKS names {network}, which opens most of the address space to listener URLs.",
+                    hint="Name only the internal networks listeners may reach; the SSRF defence relies on it.",
+                    id="durian.W002",
+                )
+            )
+    resolver = settings.RESOLVER
+    if isinstance(resolver, str):
+        try:
+            import_string(resolver)
+        except ImportError as exc:
+            errors.append(Error(f"DURIAN_RESOLVER {resolver!r} cannot be imported: {exc}", id="durian.E014"))
+    elif resolver is not None and not callable(resolver):
+        errors.append(Error("DURIAN_RESOLVER must be a callable, its dotted path, or None.", id="durian.E014"))
     return errors

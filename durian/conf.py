@@ -47,8 +47,36 @@ DEFAULTS: dict[str, Any] = {
     # HTTP timeouts (seconds) of one delivery attempt.
     "CONNECT_TIMEOUT": 5.0,
     "READ_TIMEOUT": 15.0,
+    # Total time (seconds) one attempt may take, from connecting to the last byte read; the
+    # socket is cut when it runs out, even if the receiver keeps dripping bytes.
+    "TOTAL_TIMEOUT": 30.0,
+    # Most bytes of a response body read per attempt; the rest is never read (connection closed).
+    "RESPONSE_MAX_BYTES": 64 * 1024,
     # How much of a failed response's body is kept with a dead letter (bytes).
     "RESPONSE_EXCERPT_BYTES": 2048,
+    # Longest wait (seconds) honoured from a ``Retry-After`` header of a 429, 502, 503 or 504.
+    "RETRY_AFTER_MAX": 3600,
+    # -- SSRF defence (durian.ssrf) ---------------------------------------------------------------
+    # Networks (CIDR strings) listener URLs may reach although they are not public, such as
+    # ``["10.20.0.0/16"]`` for a named internal network. Empty: public addresses only.
+    "ALLOWED_NETWORKS": (),
+    # Refuse ``http://`` listener URLs: only ``https://`` is accepted and delivered to.
+    "HTTPS_ONLY": False,
+    # Resolves a host name to addresses: a callable ``(host, port) -> iterable of IP strings``,
+    # or its dotted path. ``None``: the system resolver (``socket.getaddrinfo``).
+    "RESOLVER": None,
+    # -- Endpoint health (durian.health) ----------------------------------------------------------
+    # A listener whose deliveries keep failing this long (seconds, no success in between) is
+    # disabled. ``None`` or 0: never disable for failures (410 Gone still disables).
+    "DISABLE_AFTER": 5 * 24 * 3600,
+    # ``last_success_at`` is written at most this often (seconds) per listener, so a healthy
+    # listener costs no database write per delivery.
+    "HEALTH_WRITE_INTERVAL": 60,
+    # -- Listener secrets and filters -------------------------------------------------------------
+    # How long (seconds) a rotated-out secret keeps signing alongside the new one.
+    "SECRET_ROTATION_GRACE": 24 * 3600,
+    # Longest ``Like`` pattern accepted (characters).
+    "LIKE_MAX_LENGTH": 1000,
 }
 
 

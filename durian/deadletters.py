@@ -8,6 +8,8 @@ from collections.abc import Iterable
 
 from django.utils import timezone
 
+from . import health
+from .connection import get_redis
 from .delivery import Outcome, attempt, save_records
 from .delivery import record as delivery_record
 from .event import Event
@@ -49,10 +51,12 @@ def resend(letters: Iterable[DeadLetter]) -> tuple[int, int]:
     Returns ``(delivered, failed)``; delivered rows are marked so, failed ones keep their error.
     """
     delivered = failed = 0
+    results = []
     for letter in letters:
         listener = letter.listener
         event = event_of(letter)
         outcome = attempt(event, listener.pk, listener.url, listener.secrets())
+        results.append((listener.pk, outcome))
         letter.attempts += 1
         save_records([delivery_record(event, listener.pk, letter.attempts, outcome)])
         letter.last_status_code = outcome.status_code
@@ -65,4 +69,5 @@ def resend(letters: Iterable[DeadLetter]) -> tuple[int, int]:
             letter.response_excerpt = outcome.excerpt
             failed += 1
         letter.save()
+    health.observe(results, get_redis("request"))
     return delivered, failed

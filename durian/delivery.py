@@ -3,44 +3,66 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import requests
-
-from . import __version__, http, signing
+from . import __version__, schedule, signing, transport
 from .conf import settings
 from .event import Event
 from .payload import dumps
 
 logger = logging.getLogger("durian.delivery")
 
-_local = threading.local()
+#: This thread's ``requests.Session`` (see ``durian.transport``).
+session = transport.session
 
-
-def session() -> requests.Session:
-    """This thread's ``requests.Session``, reused across deliveries for keep-alive."""
-    s = getattr(_local, "session", None)
-    if s is None:
-        s = _local.session = requests.Session()
-        s.headers.clear()
-        s.trust_env = False
-        s.max_redirects = 0
-    return s
+#: Statuses that ask the sender to slow down: retried, honouring ``Retry-After``.
+SLOW_DOWN = frozenset({429, 502, 503, 504})
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What one attempt led to."""
+    """What one attempt led to.
+
+    ``final`` failures are not retried (a refused URL, 410 Gone); ``retry_after`` is the wait
+    (seconds, already bounded) a receiver asked for with ``Retry-After``.
+    """
 
     ok: bool
     status_code: int | None = None
     error: str = ""
     excerpt: str = ""
     elapsed: float = 0.0
+    retry_after: float | None = None
+    final: bool = False
+
+    @property
+    def gone(self) -> bool:
+        """The receiver answered 410 Gone: it wants no more deliveries."""
+        return self.status_code == 410
+
+
+def outcome_of(answer: transport.Answer) -> Outcome:
+    """The meaning of an answer: 2xx delivered; 410 final; 429/502/503/504 honour Retry-After;
+    a redirect, any other status and network errors are failures that follow the schedule."""
+    status = answer.status
+    if status is None:
+        return Outcome(False, None, answer.error, "", answer.elapsed, final=answer.refused)
+    if 200 <= status < 300:
+        return Outcome(True, status, elapsed=answer.elapsed)
+    excerpt = answer.excerpt.decode("utf-8", "replace")
+    error = f"HTTP {status} {answer.reason}".strip()
+    headers = {k.lower(): v for k, v in answer.headers.items()}
+    retry_after = None
+    if 300 <= status < 400:
+        error += f": redirects are not followed (Location: {headers.get('location', '-')})"
+    elif status == 410:
+        error += ": the receiver asked for no more deliveries"
+    elif status in SLOW_DOWN and headers.get("retry-after"):
+        retry_after = schedule.retry_after(headers["retry-after"], float(settings.RETRY_AFTER_MAX))
+    return Outcome(False, status, error, excerpt, answer.elapsed, retry_after=retry_after, final=status == 410)
 
 
 def request_parts(event: Event, listener_id: int, secrets: Sequence[str]) -> tuple[bytes, dict[str, str]]:
@@ -54,28 +76,9 @@ def request_parts(event: Event, listener_id: int, secrets: Sequence[str]) -> tup
     return body, headers
 
 
-def post(url: str, body: bytes, headers: dict[str, str]) -> Outcome:
-    """POST once with connect and read timeouts; 2xx is success. Never raises for HTTP trouble."""
-    started = time.monotonic()
-    timeout = (float(settings.CONNECT_TIMEOUT), float(settings.READ_TIMEOUT))
-    try:
-        with http.send(session(), url, body, headers, timeout) as r:
-            excerpt = _excerpt(r)
-            ok = 200 <= r.status_code < 300
-            error = "" if ok else f"HTTP {r.status_code} {r.reason or ''}".strip()
-            return Outcome(ok, r.status_code, error, "" if ok else excerpt, time.monotonic() - started)
-    except requests.RequestException as exc:
-        return Outcome(False, None, f"{type(exc).__name__}: {exc}", "", time.monotonic() - started)
-
-
-def _excerpt(response: requests.Response) -> str:
-    cap = int(settings.RESPONSE_EXCERPT_BYTES)
-    data = b""
-    for chunk in response.iter_content(chunk_size=min(cap, 8192) or 1):
-        data += chunk
-        if len(data) >= cap:
-            break
-    return data[:cap].decode("utf-8", "replace")
+def post(url: str, body: bytes, headers: Mapping[str, str]) -> Outcome:
+    """POST once through the vetted, bounded transport and classify the answer. Never raises."""
+    return outcome_of(transport.post(url, body, headers))
 
 
 def attempt(event: Event, listener_id: int, url: str, secrets: Sequence[str]) -> Outcome:
@@ -127,9 +130,9 @@ def save_records(records: Sequence[Any]) -> None:
 def _insert(records: Sequence[Any]) -> None:
     """``INSERT`` unsaved ``Delivery`` rows with one ``executemany`` in one transaction.
 
-    What ``bulk_create`` stores, at about a third of its CPU: the statement is built once per
-    connection instead of compiled per row and field. Values still go through each field's
-    ``pre_save`` and ``get_db_prep_save``, so every database backend gets what it expects.
+    What ``bulk_create`` stores, at less CPU: the statement is built once per connection instead
+    of compiled per row and field. Values still go through each field's ``pre_save`` and
+    ``get_db_prep_save``, so every database backend gets what it expects.
     """
     from django.db import connections, router, transaction
 
@@ -160,18 +163,26 @@ def _insert_statement(connection: Any) -> tuple[list[Any], str]:
 def deliver_locally(event: Event) -> None:
     """``async_ = False``: deliver in this process, once, right after commit. Never raises.
 
-    A failed attempt becomes a dead letter, so nothing is lost.
+    A failed attempt becomes a dead letter, so nothing is lost; so does the event of a disabled
+    listener. The outcomes count towards the listeners' health.
     """
-    from . import deadletters, match
+    from . import deadletters, health, match
+    from .connection import get_redis
     from .models import Listener
 
     try:
-        for listener in Listener.objects.filter(hook=event.hook, state=Listener.State.ACTIVE):
+        results = []
+        for listener in Listener.objects.filter(hook=event.hook).exclude(state=Listener.State.PAUSED):
             if not match.matches(listener.matchers, event.payload):
+                continue
+            if listener.state != Listener.State.ACTIVE:
+                deadletters.record(event, listener.pk, 0, Outcome(False, error=f"The listener is {listener.state}."))
                 continue
             outcome = attempt(event, listener.pk, listener.url, listener.secrets())
             save_records([record(event, listener.pk, 1, outcome)])
+            results.append((listener.pk, outcome))
             if not outcome.ok:
                 deadletters.record(event, listener.pk, 1, outcome)
+        health.observe(results, get_redis("request"))
     except Exception:
         logger.exception("durian: local delivery of %s event %s failed", event.hook, event.id)

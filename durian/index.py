@@ -1,7 +1,7 @@
 """The fan-out index: which listeners of a hook can match an event, without testing every one.
 
-Most filters are ``Is`` (a value) and ``Startswith`` (a prefix). The index files each active
-listener under one such filter: under its value in a hash map for ``Is``, under its prefix in a
+Most filters are ``Is`` (a value) and ``Startswith`` (a prefix). The index files each listener
+under one such filter: under its value in a hash map for ``Is``, under its prefix in a
 hash map per field for ``Startswith``. An event then looks up its field values (and, per field,
 each indexed prefix length of its value) and tests only the listeners found there, plus those
 with neither kind of filter. Every candidate is still tested on all its filters, so the result is
@@ -21,9 +21,6 @@ class Indexable(Protocol):
     """What the index needs of a listener."""
 
     @property
-    def active(self) -> bool: ...
-
-    @property
     def filters(self) -> Mapping[str, match.Matcher]: ...
 
 
@@ -38,7 +35,7 @@ def _hashable(value: Any) -> bool:
 
 
 class ListenerIndex:
-    """The active listeners of one hook, indexed by their ``Is`` and ``Startswith`` filters."""
+    """Listeners (of one hook) indexed by their ``Is`` and ``Startswith`` filters."""
 
     def __init__(self, listeners: Iterable[Indexable]) -> None:
         # Each entry is (position, listener): the position restores the input order of a result.
@@ -47,8 +44,7 @@ class ListenerIndex:
         self._prefix_lengths: dict[str, list[int]] = {}
         self._scan: list[tuple[int, Any]] = []
         for position, listener in enumerate(listeners):
-            if listener.active:
-                self._add(position, listener)
+            self._add(position, listener)
         for field, prefixes in self._prefix.items():
             self._prefix_lengths[field] = sorted({len(p) for p in prefixes})
         # Plain dicts from here on: a lookup must never insert.
@@ -102,7 +98,7 @@ class ListenerIndex:
         return found
 
     def matching(self, payload: Mapping[str, Any]) -> list[Any]:
-        """Active listeners whose filters all hold on ``payload``, in their original order."""
+        """The listeners whose filters all hold on ``payload``, in their original order."""
         found = [entry for entry in self.candidates(payload) if match.matches(entry[1].filters, payload)]
         found.sort(key=_position)
         return [listener for _, listener in found]
@@ -114,4 +110,4 @@ def _position(entry: tuple[int, Any]) -> int:
 
 def scan(listeners: Sequence[Indexable], payload: Mapping[str, Any]) -> list[Any]:
     """The reference: test every listener. ``ListenerIndex.matching`` returns the same."""
-    return [x for x in listeners if x.active and match.matches(x.filters, payload)]
+    return [x for x in listeners if match.matches(x.filters, payload)]

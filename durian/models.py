@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from django.conf import settings
@@ -72,13 +73,54 @@ class Listener(models.Model):
             out.append(self.previous_secret)
         return out
 
+    def rotate_secret(self, grace: datetime.timedelta | float | None = None) -> str:
+        """Sign with a new secret from now on; the old one keeps signing too for ``grace``.
+
+        ``grace`` (a timedelta or seconds) defaults to ``DURIAN_SECRET_ROTATION_GRACE``. During
+        the grace period ``webhook-signature`` carries both signatures, so a receiver can switch
+        to the new secret at any moment. Saves the listener and returns the new secret.
+        """
+        from .conf import settings as durian_settings
+
+        if grace is None:
+            grace = float(durian_settings.SECRET_ROTATION_GRACE)
+        if not isinstance(grace, datetime.timedelta):
+            grace = datetime.timedelta(seconds=float(grace))
+        self.previous_secret = self.secret
+        self.previous_secret_expires_at = timezone.now() + grace
+        self.secret = generate_secret()
+        self.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at", "updated_at"])
+        return self.secret
+
+    def enable(self) -> None:
+        """Make a disabled (or paused) listener active again, with a clean health record, and save it.
+
+        Dead letters kept while it was disabled can then be re-sent from admin.
+        """
+        self.state = self.State.ACTIVE
+        self.disabled_reason = ""
+        self.consecutive_failures = 0
+        self.failing_since = None
+        self.save()
+
     def clean(self) -> None:
         from .registry import hooks
+        from .ssrf import validate_listener_url
 
         super().clean()
         if self.hook not in hooks:
             raise ValidationError({"hook": f"No hook named {self.hook!r} is registered."})
+        if self.url and _is_url(self.url):  # else clean_fields already says "Enter a valid URL."
+            validate_listener_url(self.url)
         hooks[self.hook].validate_filters(self.matchers)
+
+
+def _is_url(value: str) -> bool:
+    try:
+        Listener._meta.get_field("url").run_validators(value)
+    except ValidationError:
+        return False
+    return True
 
 
 class DeadLetter(models.Model):

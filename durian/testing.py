@@ -1,14 +1,20 @@
-"""Test helpers: a real HTTP receiver on loopback that records what it gets.
+"""Test helpers: a real HTTP receiver on loopback that records what it gets, a guard that keeps a
+test suite on loopback (``forbid_network``), and fixed DNS answers (``FixedResolver``).
 
 >>> with Receiver() as receiver:
 ...     receiver.respond(500, times=2)   # then 200
 ...     ...                               # deliver to receiver.url
 ...     receiver.wait_for(1)
+
+Receivers listen on loopback, which durian's SSRF defence refuses unless the test settings allow
+it: ``DURIAN_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]``.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import sys
 import threading
 import time
 from collections import deque
@@ -148,3 +154,84 @@ class Receiver:
                 if left <= 0:
                     raise AssertionError(f"receiver got {len(got)} request(s), expected {count} within {timeout} s")
                 self._cond.wait(left)
+
+
+# -- loopback only -----------------------------------------------------------------------------
+
+_LOCAL_NAMES = ("localhost", "localhost.", "ip6-localhost")
+_guard = {"on": False, "installed": False, "blocked": []}
+
+
+def _is_local_host(host: object) -> bool:
+    if host is None or isinstance(host, bytes) and not host:
+        return True
+    name = host.decode() if isinstance(host, bytes) else str(host)
+    if name in _LOCAL_NAMES or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _is_numeric_host(host: object) -> bool:
+    name = host.decode() if isinstance(host, bytes) else str(host)
+    try:
+        ipaddress.ip_address(name.split("%")[0])
+        return True
+    except ValueError:
+        return False
+
+
+def _audit(event: str, args: tuple) -> None:
+    if not _guard["on"]:
+        return
+    if event in ("socket.connect", "socket.sendto", "socket.sendmsg") and len(args) > 1:
+        address = args[1]
+        if isinstance(address, tuple) and address and not _is_local_host(address[0]):
+            _guard["blocked"].append(address)
+            raise PermissionError(f"durian tests reach loopback only; refused a connection to {address!r}")
+    elif event in ("socket.getaddrinfo", "socket.gethostbyname", "socket.gethostbyname_ex") and args:
+        host = args[0]
+        if not (_is_local_host(host) or _is_numeric_host(host)):
+            _guard["blocked"].append(host)
+            raise PermissionError(f"durian tests make no DNS queries; refused to resolve {host!r}")
+
+
+def forbid_network(on: bool = True) -> list:
+    """Refuse, in this process, every connection off loopback and every DNS query for a name.
+
+    For test suites: a bug that would send traffic elsewhere raises ``PermissionError`` (an
+    ``OSError``, so it looks like a network failure) instead. ``localhost`` and numeric hosts
+    still resolve, without DNS. Returns the list that records what was refused.
+    """
+    if not _guard["installed"]:
+        sys.addaudithook(_audit)
+        _guard["installed"] = True
+    _guard["on"] = on
+    return _guard["blocked"]
+
+
+class FixedResolver:
+    """A ``DURIAN_RESOLVER`` with fixed answers, for tests: ``FixedResolver({"a.test": ["10.0.0.1"]})``.
+
+    A name may map to a list of answers per call (``[["1.2.3.4"], ["127.0.0.1"]]``: the first
+    lookup gets the first, then the next...; the last repeats). ``calls`` records every lookup.
+    Unknown names fail like an unknown domain.
+    """
+
+    def __init__(self, answers: dict[str, Any]) -> None:
+        self.answers = answers
+        self.calls: list[str] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, host: str, port: int) -> list[str]:
+        with self._lock:
+            self.calls.append(host)
+            if host not in self.answers:
+                raise OSError(f"unknown test host {host!r}")
+            answer = self.answers[host]
+            if answer and isinstance(answer[0], (list, tuple)):
+                n = self.calls.count(host)
+                return list(answer[min(n, len(answer)) - 1])
+            return list(answer)

@@ -76,7 +76,7 @@ def run(argv: list[str]) -> int:
         subprocess.run([*manage, "demo"], check=True)
         say(f"home page:  http://127.0.0.1:{port}/   (webhooks received by the example's receiver)")
         say(f"admin:      http://127.0.0.1:{port}/admin/   login demo / demo")
-        say(f"webhooks:   http://127.0.0.1:{port}/webhooks/   (listener pages, when mounted)")
+        say(f"webhooks:   http://127.0.0.1:{port}/webhooks/   sign in as demo / demo, or client / client")
         if args.check:
             return 0
         say("save people in the admin and watch the deliveries arrive; Ctrl-C stops everything")

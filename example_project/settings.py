@@ -57,11 +57,16 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 TIME_ZONE = "UTC"
 STATIC_URL = "static/"
-LOGIN_URL = "/admin/login/"
+# Any user may sign in here (the admin's login page takes staff only); the webhook pages need it.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/webhooks/"
+LOGOUT_REDIRECT_URL = "/"
 
 # durian: Redis from $REDIS_URL (the `python dev.py example` launcher starts an embedded one).
 DRAMATIQ_BROKER = dramatiq_broker()
 DURIAN_RETRY_SCHEDULE = [2, 10, 30]  # short, so the demo shows retries quickly
+# The demo delivers to its own receiver on loopback, which durian refuses unless allowed (SSRF).
+DURIAN_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]
 
 LOGGING = {
     "version": 1,

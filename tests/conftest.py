@@ -6,7 +6,15 @@ import dramatiq
 import pytest
 
 from durian.connection import get_redis
-from durian.testing import Receiver
+from durian.testing import Receiver, forbid_network
+
+
+@pytest.fixture(autouse=True, scope="session")
+def loopback_only():
+    """No test sends a byte off loopback or makes a DNS query (house rule, enforced)."""
+    blocked = forbid_network()
+    yield blocked
+    forbid_network(False)
 
 
 @pytest.fixture

@@ -1,25 +1,43 @@
-"""The receiving side: a view that reads the JSON body, checks the signature and logs it."""
+"""The receiving side: a view that checks the Standard Webhooks signature, stores and logs the payload."""
 
-import json
 import logging
 
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
+
+from durian.models import Listener
+from durian.receiver import webhook_view
 
 from .models import Received
 
 logger = logging.getLogger("example_project.receiver")
 
 
+def sender_secrets(request: HttpRequest) -> list[str]:
+    """The secrets of the listener that sent this webhook.
+
+    A site receiving from another sender configures that sender's secret instead; this example
+    receives its own webhooks, so it finds the listener by the id at the end of ``webhook-id``
+    (``msg_<event>_<listener>``). No listener, no secret: the request is refused.
+    """
+    listener_id = request.headers.get("webhook-id", "").rpartition("_")[2]
+    listener = Listener.objects.filter(pk=listener_id).first() if listener_id.isdigit() else None
+    return listener.secrets() if listener else []
+
+
+@webhook_view(secret=sender_secrets)
+def receive(request: HttpRequest) -> HttpResponse:
+    webhook_id = request.headers["webhook-id"]
+    Received.objects.get_or_create(webhook_id=webhook_id, defaults={"body": request.webhook})
+    logger.info("received %s: %s", webhook_id, request.webhook)
+    return HttpResponse(status=204)
+
+
 @csrf_exempt
 def receiver(request: HttpRequest) -> HttpResponse:
     if request.method != "POST":
         return HttpResponse("POST webhooks here.\n", content_type="text/plain")
-    payload = json.loads(request.body)
-    webhook_id = request.headers.get("webhook-id", "")
-    Received.objects.get_or_create(webhook_id=webhook_id, defaults={"body": payload})
-    logger.info("received %s: %s", webhook_id, payload)
-    return HttpResponse(status=204)
+    return receive(request)
 
 
 def home(request: HttpRequest) -> HttpResponse:

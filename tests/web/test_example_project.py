@@ -1,0 +1,64 @@
+"""The example project links the pages from its home page, and its demo users can use them."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from django.conf import settings as django_settings
+from django.core.management import call_command
+from django.test import Client
+
+from durian.models import Listener
+from example_project import settings as example_settings
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def example_site(settings):
+    settings.ROOT_URLCONF = "example_project.urls"
+    settings.TEMPLATES = copy.deepcopy(example_settings.TEMPLATES)
+    settings.LOGIN_URL = example_settings.LOGIN_URL
+    settings.LOGIN_REDIRECT_URL = example_settings.LOGIN_REDIRECT_URL
+    call_command("demo_user")
+    return django_settings
+
+
+def sign_in(username: str) -> Client:
+    client = Client()
+    response = client.post("/accounts/login/", {"username": username, "password": username, "next": "/webhooks/"})
+    assert response.status_code == 302 and response["Location"] == "/webhooks/", response.content[:500]
+    return client
+
+
+def test_the_home_page_links_the_webhook_pages(example_site):
+    html = Client().get("/").content.decode()
+    assert 'href="/webhooks/"' in html and 'href="/webhooks/events/"' in html
+    assert 'href="/accounts/login/?next=/webhooks/"' in html
+
+
+@pytest.mark.parametrize("username", ["demo", "client"])
+def test_the_demo_users_sign_in_and_create_a_listener(example_site, username):
+    client = sign_in(username)
+    assert "Select an event" in client.get("/webhooks/events/").content.decode()
+    response = client.post(
+        "/webhooks/events/person/listeners/new/",
+        {
+            "url": "https://example.com/hooks",
+            "filter-name-op": "is",
+            "filter-name-value": "Joe",
+            "filter-address-op": "any",
+            "filter-created-op": "any",
+        },
+    )
+    assert response.status_code == 302
+    assert Listener.objects.get(owner__username=username).describe_filters() == "name is 'Joe'"
+
+
+def test_the_client_user_is_not_staff_and_sees_only_their_own_listeners(example_site):
+    Listener.objects.create(hook="person", url="https://example.com/someone-elses")
+    client = sign_in("client")
+    html = client.get("/webhooks/").content.decode()
+    assert "<h1>My listeners</h1>" in html and "someone-elses" not in html
+    assert "someone-elses" in sign_in("demo").get("/webhooks/").content.decode()
