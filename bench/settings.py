@@ -6,6 +6,7 @@
 
 import os
 
+from bench.databases import database
 from durian.conf import dramatiq_broker
 
 SECRET_KEY = "bench-only"
@@ -23,26 +24,7 @@ INSTALLED_APPS = [
     "example_project.people",
 ]
 
-if os.environ.get("BENCH_DB") == "postgres":
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.postgresql",
-            "HOST": os.environ.get("PGHOST", "127.0.0.1"),
-            "PORT": os.environ.get("PGPORT", "5432"),
-            "USER": os.environ.get("PGUSER", "postgres"),
-            "PASSWORD": os.environ.get("PGPASSWORD", ""),
-            "NAME": os.environ["BENCH_PG_NAME"],
-            "CONN_MAX_AGE": int(os.environ.get("BENCH_CONN_MAX_AGE", "0")),
-        }
-    }
-else:
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": os.environ.get("BENCH_SQLITE", "bench-durian.sqlite3"),
-            "OPTIONS": {"timeout": 30},
-        }
-    }
+DATABASES = {"default": database("bench-durian.sqlite3")}
 
 DRAMATIQ_BROKER = dramatiq_broker(os.environ.get("REDIS_URL"))
 # The benchmark's receiver listens on loopback, which durian refuses by default (SSRF).

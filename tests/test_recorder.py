@@ -1,25 +1,15 @@
 """Delivery records: failed attempts stored at once in full, successful ones in background batches."""
 
-import time
-
 import pytest
 
 from durian.event import Event
 from durian.models import Delivery
 from durian.recorder import recorder
 from example_project.people.hooks import PersonHook
+from tests.test_delivery import wait_until
 from workers.actors import deliver, item
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def wait_until(predicate, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 @pytest.fixture

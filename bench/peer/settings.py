@@ -6,6 +6,8 @@ Celery uses the same Redis server as durian (``$REDIS_URL``, database 1).
 
 import os
 
+from bench.databases import database
+
 SECRET_KEY = "bench-only"
 DEBUG = False
 USE_TZ = True
@@ -19,25 +21,7 @@ INSTALLED_APPS = [
     "bench.peer.apps.PeerConfig",
 ]
 
-if os.environ.get("BENCH_DB") == "postgres":
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.postgresql",
-            "HOST": os.environ.get("PGHOST", "127.0.0.1"),
-            "PORT": os.environ.get("PGPORT", "5432"),
-            "USER": os.environ.get("PGUSER", "postgres"),
-            "PASSWORD": os.environ.get("PGPASSWORD", ""),
-            "NAME": os.environ["BENCH_PG_NAME"],
-        }
-    }
-else:
-    DATABASES = {
-        "default": {
-            "ENGINE": "django.db.backends.sqlite3",
-            "NAME": os.environ.get("BENCH_SQLITE", "bench-peer.sqlite3"),
-            "OPTIONS": {"timeout": 30},
-        }
-    }
+DATABASES = {"default": database("bench-peer.sqlite3")}
 
 DJANGO_WEBHOOK = {"MODELS": ["peer.Person"]}
 
