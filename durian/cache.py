@@ -22,6 +22,7 @@ from django.db import transaction
 
 from . import match
 from .conf import settings
+from .index import ListenerIndex
 
 if TYPE_CHECKING:
     from .models import Listener
@@ -164,28 +165,55 @@ class CachedListener:
 
 @dataclass
 class Snapshot:
-    """Every cached listener at one version, indexed by hook."""
+    """Every cached listener at one version, by id and by hook, with a fan-out index per hook.
+
+    A snapshot is never changed once built (``load``/``of``): workers share it between threads.
+    """
 
     version: bytes | None = None
     by_id: dict[int, CachedListener] = field(default_factory=dict)
     by_hook: dict[str, list[CachedListener]] = field(default_factory=lambda: defaultdict(list))
+    indexes: dict[str, ListenerIndex] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, version: bytes | None, listeners: Iterable[CachedListener]) -> Snapshot:
+        """A snapshot of ``listeners``, indexed."""
+        snap = cls(version=version)
+        for listener in sorted(listeners, key=lambda x: x.id):
+            snap.by_id[listener.id] = listener
+            snap.by_hook[listener.hook].append(listener)
+        snap.indexes = {hook: _index(listeners) for hook, listeners in snap.by_hook.items()}
+        return snap
 
     @classmethod
     def load(cls, version: bytes | None, raw: Mapping[bytes, bytes]) -> Snapshot:
-        snap = cls(version=version)
+        """A snapshot of the cache's raw hash; unreadable entries are logged and skipped."""
+        listeners = []
         for value in raw.values():
             try:
-                listener = CachedListener.from_entry(json.loads(value))
+                listeners.append(CachedListener.from_entry(json.loads(value)))
             except Exception as exc:  # one bad entry must not stop the others
                 logger.error("durian: skipping unreadable cached listener: %s", exc)
-                continue
-            snap.by_id[listener.id] = listener
-            snap.by_hook[listener.hook].append(listener)
-        return snap
+        return cls.of(version, listeners)
 
     def matching(self, hook: str, payload: Mapping[str, Any]) -> list[CachedListener]:
-        """Listeners of ``hook`` that keep events (active or disabled) whose filters all hold on ``payload``."""
-        return [x for x in self.by_hook.get(hook, ()) if x.keeps_events and match.matches(x.filters, payload)]
+        """Listeners of ``hook`` that keep events (active or disabled) whose filters all hold on ``payload``.
+
+        Candidates come from the hook's ``ListenerIndex``, so the cost grows with the number of
+        listeners that may match rather than with all of them; the result, in id order, equals
+        testing each one.
+        """
+        index = self.indexes.get(hook)
+        if index is None:
+            if not self.by_hook.get(hook):
+                return []
+            index = self.indexes[hook] = _index(self.by_hook[hook])
+        return index.matching(payload)
+
+
+def _index(listeners: Iterable[CachedListener]) -> ListenerIndex:
+    """The fan-out index of the listeners that keep events (active or disabled)."""
+    return ListenerIndex(x for x in listeners if x.keeps_events)
 
 
 class SnapshotHolder:

@@ -45,7 +45,14 @@ DEFAULTS: dict[str, Any] = {
     "DEDUP_TTL": 86_400,
     # Dramatiq queue of the delivery actor, and how many deliveries one message carries.
     "QUEUE_NAME": "durian",
-    "DELIVERY_BATCH_SIZE": 20,
+    "DELIVERY_BATCH_SIZE": 50,
+    # Records of successful attempts are stored in the background, in one batch every this many
+    # ms (at once when RECORD_BATCH wait); failed attempts are stored at once. 0: store at once.
+    "RECORD_INTERVAL_MS": 200,
+    "RECORD_BATCH": 1000,
+    # Longest sleep (ms) of an idle Dramatiq queue consumer between polls in a worker process: it
+    # bounds the wait of a delivery enqueued into an idle worker. Dramatiq's own default is 1000.
+    "WORKER_POLL_MS": 20,
     # Delays (seconds) before each retry; the default follows Svix. ``len + 1`` attempts in all.
     "RETRY_SCHEDULE": (5, 300, 1800, 7200, 18000, 36000, 36000),
     # Each delay is spread by up to this fraction either way.

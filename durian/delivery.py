@@ -116,17 +116,48 @@ def record(event: Event, listener_id: int, attempt_no: int, outcome: Outcome) ->
 
 
 def save_records(records: Sequence[Any]) -> None:
-    """Store delivery records in one query; a failure here never affects delivery."""
+    """Store delivery records in one statement batch; a failure here never affects delivery."""
     if not records:
         return
     from django.db import DatabaseError
 
-    from .models import Delivery
-
     try:
-        Delivery.objects.bulk_create(records)
+        _insert(records)
     except DatabaseError as exc:  # e.g. the listener was deleted meanwhile
         logger.warning("durian: could not store %d delivery record(s): %s", len(records), exc)
+
+
+def _insert(records: Sequence[Any]) -> None:
+    """``INSERT`` unsaved ``Delivery`` rows with one ``executemany`` in one transaction.
+
+    What ``bulk_create`` stores, at less CPU: the statement is built once per connection instead
+    of compiled per row and field. Values still go through each field's ``pre_save`` and
+    ``get_db_prep_save``, so every database backend gets what it expects.
+    """
+    from django.db import connections, router, transaction
+
+    from .models import Delivery
+
+    using = router.db_for_write(Delivery)
+    connection = connections[using]
+    fields, sql = _insert_statement(connection)
+    rows = [[f.get_db_prep_save(f.pre_save(r, True), connection) for f in fields] for r in records]
+    with transaction.atomic(using=using, savepoint=False), connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+def _insert_statement(connection: Any) -> tuple[list[Any], str]:
+    cached = getattr(connection, "_durian_delivery_insert", None)
+    if cached is None:
+        from .models import Delivery
+
+        fields = [f for f in Delivery._meta.concrete_fields if not f.primary_key]
+        quote = connection.ops.quote_name
+        sql = "INSERT INTO {} ({}) VALUES ({})".format(
+            quote(Delivery._meta.db_table), ", ".join(quote(f.column) for f in fields), ", ".join(["%s"] * len(fields))
+        )
+        cached = connection._durian_delivery_insert = (fields, sql)
+    return cached
 
 
 def deliver_locally(event: Event) -> None:

@@ -31,7 +31,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from . import ssrf
+from . import http, ssrf
 from .conf import settings
 
 _local = threading.local()
@@ -247,9 +247,7 @@ def post(url: str, body: bytes, headers: Mapping[str, str]) -> Answer:
     _local.deadline = deadline
     watchdog.arm(deadline)
     try:
-        with session().post(
-            url, data=body, headers=dict(headers), timeout=timeout, allow_redirects=False, stream=True
-        ) as r:
+        with http.send(session(), url, body, headers, timeout) as r:
             excerpt, truncated = _read_capped(r, deadline)
             return Answer(
                 r.status_code, r.reason or "", dict(r.headers), excerpt, truncated, elapsed=time.monotonic() - started

@@ -21,6 +21,7 @@ from durian.conf import settings
 from durian.connection import get_redis
 from durian.delivery import Outcome
 from durian.event import Event
+from durian.recorder import recorder
 
 from .middleware import install
 
@@ -99,7 +100,7 @@ def deliver(items: list[dict[str, Any]]) -> None:
             gone.add(listener.id)
         if not outcome.ok:
             fail(data, event, outcome)
-    delivery.save_records(records)
+    recorder.save(records)  # failures now, successes in the next background batch
     health.observe(results, client)
     if busy:
         deliver.send_with_options(args=(busy,), delay=wait_ms + 100)

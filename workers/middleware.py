@@ -20,6 +20,19 @@ class StreamConsumerMiddleware(dramatiq.Middleware):
     def __init__(self) -> None:
         self.consumer: Any = None
 
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        """Cap how long an idle queue consumer sleeps between polls (``DURIAN_WORKER_POLL_MS``).
+
+        Dramatiq's Redis consumers poll with a growing back-off up to the worker timeout (1 s by
+        default); a delivery enqueued while the consumer sleeps waits that long. The consumers are
+        created right after this hook, so they pick the lower value up.
+        """
+        from durian.conf import settings
+
+        poll_ms = int(settings.WORKER_POLL_MS)
+        if poll_ms > 0:
+            worker.worker_timeout = min(worker.worker_timeout, poll_ms)
+
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         from .consumer import StreamConsumer
 
@@ -30,6 +43,9 @@ class StreamConsumerMiddleware(dramatiq.Middleware):
         if self.consumer is not None:
             self.consumer.stop()
             self.consumer = None
+        from durian.recorder import recorder
+
+        recorder.flush()  # the delivery records still waiting
 
 
 def install(broker: dramatiq.Broker) -> None:

@@ -1,0 +1,289 @@
+"""One system's side of the benchmark, run in that system's own interpreter.
+
+``python bench/driver.py durian|peer COMMAND [JSON-ARGS]`` prints one JSON object. The orchestrator
+(``bench/run.py``) runs it with the system's virtualenv and settings module; everything here uses
+only Django, the system's public API and redis-py, so the same code measures both systems.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import time
+from typing import Any
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+
+class RoundTrips:
+    """Counts redis-py round trips (one per command, one per pipeline) made in this process."""
+
+    def __init__(self) -> None:
+        from redis.connection import AbstractConnection
+
+        self.count = 0
+        original = AbstractConnection.send_packed_command
+        counter = self
+
+        def counted(conn: Any, command: Any, check_health: bool = True) -> Any:
+            counter.count += 1
+            return original(conn, command, check_health)
+
+        AbstractConnection.send_packed_command = counted  # type: ignore[method-assign]
+
+
+class Durian:
+    settings = "bench.settings"
+
+    def setup(self) -> None:
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0, interactive=False)
+
+    @property
+    def model(self) -> Any:
+        from example_project.people.models import Person
+
+        return Person
+
+    def hook(self, on: bool) -> None:
+        from durian.registry import hooks
+        from example_project.people.hooks import PersonHook
+
+        if on and "person" not in hooks:
+            hooks.register(PersonHook)
+        if not on and "person" in hooks:
+            hooks.unregister("person")
+
+    def listeners(self, count: int, url: str) -> None:
+        from django.db import transaction
+
+        from durian import cache
+        from durian.connection import get_redis
+        from durian.models import Listener
+        from example_project.people.hooks import PersonHook
+
+        Listener.objects.all().delete()
+        with transaction.atomic():
+            for i in range(count):
+                PersonHook().listener(url=f"{url}/l{i}").save()
+        cache.rebuild(get_redis("worker"))
+
+    def redis_url(self) -> str:
+        return os.environ["REDIS_URL"]
+
+
+class Peer:
+    settings = "bench.peer.settings"
+
+    def setup(self) -> None:
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0, interactive=False, run_syncdb=True)
+        from django_webhook.models import populate_topics_from_settings
+
+        populate_topics_from_settings()
+
+    @property
+    def model(self) -> Any:
+        from bench.peer.models import Person
+
+        return Person
+
+    def hook(self, on: bool) -> None:
+        from django.db.models.signals import post_save
+        from django_webhook.signals import SignalListener
+
+        listener = SignalListener(signal=post_save, signal_name="post_save", model_cls=self.model)
+        if on:
+            listener.connect()
+        else:
+            post_save.disconnect(sender=self.model, dispatch_uid=listener.uid)
+            from django.db.models.signals import post_delete
+
+            post_delete.disconnect(sender=self.model, dispatch_uid=f"django_webhook_{listener.model_label}_post_delete")
+
+    def listeners(self, count: int, url: str) -> None:
+        from django_webhook.models import Webhook, WebhookSecret, WebhookTopic
+
+        Webhook.objects.all().delete()
+        topic = WebhookTopic.objects.get(name="peer.Person/create")
+        for i in range(count):
+            webhook = Webhook.objects.create(url=f"{url}/l{i}")
+            webhook.topics.add(topic)
+            WebhookSecret.objects.create(webhook=webhook, token="bench-secret-0123456789")
+
+    def redis_url(self) -> str:
+        from django.conf import settings
+
+        return settings.CELERY_BROKER_URL
+
+
+def commandstats(url: str) -> dict[str, int]:
+    import redis
+
+    stats = redis.Redis.from_url(url).info("commandstats")
+    return {k.removeprefix("cmdstat_"): v["calls"] for k, v in stats.items()}
+
+
+def save_overhead(system: Any, count: int, rounds: int) -> dict[str, Any]:
+    """Median ``create()`` time with the hook off and on, and the cost of one 1,000-save transaction."""
+    from django.db import connection, transaction
+
+    model = system.model
+    times: dict[bool, list[float]] = {False: [], True: []}
+    for on in (False, True):  # warm up both paths
+        system.hook(on)
+        for i in range(20):
+            model.objects.create(name=f"warm{i}", address="1 Main St", secret="s")
+    for r in range(rounds):
+        for on in (False, True) if r % 2 == 0 else (True, False):
+            system.hook(on)
+            for i in range(count):
+                started = time.perf_counter()
+                model.objects.create(name=f"s{r}-{i}", address="1 Main St", secret="s")
+                times[on].append(time.perf_counter() - started)
+    off, on = statistics.median(times[False]), statistics.median(times[True])
+
+    system.hook(True)
+    model.objects.create(name="warm", address="1 Main St", secret="s")  # a warm connection, as on a live site
+    trips = RoundTrips()
+    before = commandstats(system.redis_url())
+    trips.count = 0
+    started = time.perf_counter()
+    with transaction.atomic():
+        for i in range(1000):
+            model.objects.create(name=f"t{i}", address="1 Main St", secret="s")
+    elapsed = time.perf_counter() - started
+    round_trips = trips.count
+    after = commandstats(system.redis_url())
+    commands = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    commands = {k: v for k, v in commands.items() if v and k not in ("info",)}
+    return {
+        "vendor": connection.vendor,
+        "create_off_ms": off * 1000,
+        "create_on_ms": on * 1000,
+        "overhead_ms": (on - off) * 1000,
+        "ratio": on / off,
+        "tx1000_round_trips": round_trips,
+        "tx1000_commands": commands,
+        "tx1000_seconds": elapsed,
+    }
+
+
+def produce(system: Any, count: int, batch: int, prefix: str) -> dict[str, Any]:
+    """Create ``count`` objects in transactions of ``batch``, as fast as possible."""
+    from django.db import transaction
+
+    system.hook(True)
+    model = system.model
+    started = time.time()
+    for start in range(0, count, batch):
+        with transaction.atomic():
+            for i in range(start, min(count, start + batch)):
+                model.objects.create(name=f"{prefix}{i}", address="1 Main St", secret="s")
+    return {"start": started, "end": time.time()}
+
+
+def paced(system: Any, count: int, rate: float, prefix: str) -> dict[str, Any]:
+    """Create ``count`` objects at ``rate`` per second, each saved (and committed) on its own.
+
+    Each event's clock starts before its ``create()`` call, so its latency includes the commit
+    and whatever the system does in the request before ``create()`` returns.
+    """
+    system.hook(True)
+    model = system.model
+    commits: dict[str, float] = {}
+    started = time.time()
+    for i in range(count):
+        due = started + i / rate
+        delay = due - time.time()
+        if delay > 0:
+            time.sleep(delay)
+        name = f"{prefix}{i}"
+        commits[name] = time.time()
+        model.objects.create(name=name, address="1 Main St", secret="s")
+    return {"start": started, "end": time.time(), "commits": commits}
+
+
+def fanout(sizes: list[int], events: int) -> dict[str, Any]:
+    """Time ``Snapshot.matching`` per event against ``n`` listeners of one hook.
+
+    The listeners are a multi-tenant site's: 60 % filter ``name`` with ``Is``, 30 % filter
+    ``address`` with ``Startswith``, 10 % combine ``Is`` with ``Contains``, plus 10 listeners that
+    take every event. Each event matches a handful of them, whatever ``n`` is.
+    """
+    import random
+
+    from durian import match
+    from durian.cache import CachedListener, Snapshot
+
+    rng = random.Random(6)
+
+    def filters(i: int) -> dict[str, Any]:
+        kind = i % 10
+        if kind < 6:
+            return {"name": match.Is(f"n{i}")}
+        if kind < 9:
+            return {"address": match.Startswith(f"{i} ")}
+        return {"name": match.Is(f"n{i}"), "address": match.Contains("Main")}
+
+    out: dict[str, Any] = {}
+    for n in sizes:
+        listeners = [
+            CachedListener(i, "person", f"http://127.0.0.1/{i}", ("whsec_x",), "active", filters(i)) for i in range(n)
+        ] + [CachedListener(n + i, "person", "http://127.0.0.1/all", ("whsec_x",), "active", {}) for i in range(10)]
+        snap = Snapshot.of(b"1", listeners)
+        payloads = [
+            {"name": f"n{rng.randrange(2 * n)}", "address": f"{rng.randrange(2 * n)} Main St", "created": True}
+            for _ in range(events)
+        ]
+        snap.matching("person", payloads[0])
+        started = time.perf_counter()
+        matched = sum(len(snap.matching("person", p)) for p in payloads)
+        per_event = (time.perf_counter() - started) / events
+        sample = payloads[: max(1, events // 10)]
+        naive_started = time.perf_counter()
+        for p in sample:
+            [x for x in listeners if x.active and match.matches(x.filters, p)]
+        naive_per_event = (time.perf_counter() - naive_started) / len(sample)
+        out[str(n)] = {
+            "ms_per_event": per_event * 1000,
+            "naive_ms_per_event": naive_per_event * 1000,
+            "matches_per_event": matched / events,
+        }
+    return out
+
+
+def main() -> None:
+    system = {"durian": Durian, "peer": Peer}[sys.argv[1]]()
+    command = sys.argv[2]
+    args = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", system.settings)
+    import django
+
+    django.setup()
+    if command == "setup":
+        system.setup()
+        result: Any = {"ok": True}
+    elif command == "listeners":
+        system.listeners(args["count"], args["url"])
+        result = {"ok": True}
+    elif command == "save":
+        result = save_overhead(system, args["count"], args["rounds"])
+    elif command == "produce":
+        result = produce(system, args["count"], args["batch"], args["prefix"])
+    elif command == "paced":
+        result = paced(system, args["count"], args["rate"], args["prefix"])
+    elif command == "fanout":
+        result = fanout(args["sizes"], args["events"])
+    else:
+        raise SystemExit(f"unknown command {command!r}")
+    sys.stdout.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()

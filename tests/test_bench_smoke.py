@@ -1,0 +1,26 @@
+"""The benchmark still runs: ``python bench/run.py --smoke`` end to end, asserting nothing about speed."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_the_benchmark_smoke_run_prints_its_table_and_writes_its_results(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "REDIS_URL")}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--smoke", "--results", str(tmp_path)],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "throughput, 1 listener(s), 1 process(es)" in done.stdout
+    (result,) = tmp_path.glob("*.json")
+    data = json.loads(result.read_text())
+    run = data["durian"]["throughput"]["1_listeners_1_proc"]
+    assert run["delivered"] == run["expected"]
+    assert data["durian"]["latency"]["missing"] == 0
+    assert data["durian"]["save"]["sqlite"]["tx1000_round_trips"] >= 1
+    assert set(data["durian"]["fanout"]) == {"10", "100"}
