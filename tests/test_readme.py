@@ -51,3 +51,11 @@ def test_the_walkthrough_delivers_exactly_what_each_listener_asked_for(worker, r
     assert sorted(got[joe.pk]) == ["Joe"]
     assert sorted(got[js.pk]) == ["Jane", "Joe"]
     assert sorted(got[every.pk]) == ["Ann", "Jane", "Joe"]
+
+
+def test_every_setting_is_documented_in_the_readme_with_its_default():
+    from durian.conf import DEFAULTS
+
+    text = (ROOT / "README.rst").read_text()
+    missing = [name for name in DEFAULTS if f"``DURIAN_{name}``" not in text]
+    assert missing == []
