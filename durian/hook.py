@@ -127,7 +127,8 @@ class ModelHook(Hook):
             ) from None
 
     def _dispatch_uid(self) -> str:
-        return f"durian:{self.name}"
+        # Per instance: unregistering one hook never disconnects another of the same name.
+        return f"durian:{self.name}:{id(self)}"
 
     def connect(self) -> None:
         assert self.signal is not None
