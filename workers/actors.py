@@ -65,6 +65,7 @@ def deliver(items: list[dict[str, Any]]) -> None:
     gone: set[int] = set()  # disabled by a 410 earlier in this batch
     busy: list[dict[str, Any]] = []
     wait_ms = 0
+    ready: list[tuple[dict[str, Any], Event, Any]] = []
     for data in items:
         event = event_of(data)
         listener = snap.by_id.get(data["listener"])
@@ -73,15 +74,23 @@ def deliver(items: list[dict[str, Any]]) -> None:
                 "durian: listener %s is gone; dropping %s", data["listener"], event.webhook_id(data["listener"])
             )
             continue
+        ready.append((data, event, listener))
+    # One round trip takes every lease this message needs (replays and inactive listeners need none).
+    gated = [i for i, (data, _, listener) in enumerate(ready) if listener.active and not data.get("replay")]
+    webhook_ids = [ready[i][1].webhook_id(ready[i][2].id) for i in gated]
+    claims = dict(zip(gated, idempotency.claim_many(client, webhook_ids, token), strict=True))
+    for i, (data, event, listener) in enumerate(ready):
         if not listener.active or listener.id in gone:
             state = "disabled" if listener.id in gone else listener.state
             deadletters.record(
                 event, listener.id, data["attempt"] - 1, Outcome(False, error=f"The listener is {state}.")
             )
+            if i in claims and claims[i].go:
+                idempotency.finish(client, event.webhook_id(listener.id), token, False)
             continue
         webhook_id = event.webhook_id(listener.id)
-        if not data.get("replay"):
-            claim = idempotency.claim(client, webhook_id, token)
+        claim = claims.get(i)
+        if claim is not None:
             if claim.state == idempotency.DONE:
                 logger.info("durian: %s was delivered already; not sending it again", webhook_id)
                 continue
