@@ -35,6 +35,10 @@ def _keys() -> tuple[str, str]:
     return f"{prefix}:listeners", f"{prefix}:listeners:version"
 
 
+def _stamp_key() -> str:
+    return f"{settings.KEY_PREFIX}:listeners:stamp"
+
+
 def entry(listener: Listener) -> dict[str, Any]:
     """The cached form of a listener: what fan-out and delivery need."""
     secrets = listener.secrets()
@@ -49,25 +53,32 @@ def entry(listener: Listener) -> dict[str, Any]:
     }
 
 
-def publish(listeners: Iterable[Listener], client: redis.Redis) -> None:
-    """Write listeners into the cache and move the version."""
+def publish(listeners: Iterable[Listener], client: redis.Redis, stamp: str | None = None) -> None:
+    """Write listeners into the cache and move the version (and record ``stamp``, see ``db_stamp``)."""
     data, version = _keys()
     mapping = {str(x.pk): json.dumps(entry(x)) for x in listeners}
     pipe = client.pipeline(transaction=True)
     if mapping:
         pipe.hset(data, mapping=mapping)
-    pipe.set(version, uuid.uuid4().hex)
+    _move_version(pipe, stamp)
     pipe.execute()
 
 
-def withdraw(listener_ids: Iterable[int], client: redis.Redis) -> None:
-    """Remove listeners from the cache and move the version."""
-    data, version = _keys()
+def _move_version(pipe: Any, stamp: str | None) -> None:
+    _, version = _keys()
+    pipe.set(version, uuid.uuid4().hex)
+    if stamp is not None:
+        pipe.set(_stamp_key(), stamp)
+
+
+def withdraw(listener_ids: Iterable[int], client: redis.Redis, stamp: str | None = None) -> None:
+    """Remove listeners from the cache and move the version (and record ``stamp``)."""
+    data, _ = _keys()
     ids = [str(i) for i in listener_ids]
     pipe = client.pipeline(transaction=True)
     if ids:
         pipe.hdel(data, *ids)
-    pipe.set(version, uuid.uuid4().hex)
+    _move_version(pipe, stamp)
     pipe.execute()
 
 
@@ -75,13 +86,14 @@ def rebuild(client: redis.Redis) -> int:
     """Load every listener from the database into the cache; returns how many."""
     from .models import Listener
 
-    data, version = _keys()
+    data, _ = _keys()
+    stamp = db_stamp()  # before reading: a change made meanwhile shows as a newer stamp next time
     listeners = list(Listener.objects.all())
     pipe = client.pipeline(transaction=True)
     pipe.delete(data)
     if listeners:
         pipe.hset(data, mapping={str(x.pk): json.dumps(entry(x)) for x in listeners})
-    pipe.set(version, uuid.uuid4().hex)
+    _move_version(pipe, stamp)
     pipe.execute()
     logger.info("durian: listener cache rebuilt with %d listeners", len(listeners))
     return len(listeners)
@@ -89,37 +101,45 @@ def rebuild(client: redis.Redis) -> int:
 
 def on_listener_saved(listener: Listener) -> None:
     """After commit, publish the listener. Failures are logged; workers rebuild when needed."""
-    from .connection import get_redis
-
-    def run() -> None:
-        try:
-            publish([listener], get_redis("request"))
-        except redis.RedisError as exc:
-            _invalidate_later(exc)
-
-    transaction.on_commit(run, robust=True)
+    _after_commit(lambda client: publish([listener], client, stamp=db_stamp()))
 
 
 def on_listener_deleted(listener_id: int) -> None:
+    """After commit, withdraw the listener from the cache."""
+    _after_commit(lambda client: withdraw([listener_id], client, stamp=db_stamp()))
+
+
+def _after_commit(change: Any) -> None:
     from .connection import get_redis
 
     def run() -> None:
         try:
-            withdraw([listener_id], get_redis("request"))
+            change(get_redis("request"))
         except redis.RedisError as exc:
-            _invalidate_later(exc)
+            logger.warning("durian: could not update the listener cache (%s); workers will rebuild it", exc)
 
     transaction.on_commit(run, robust=True)
 
 
-def _invalidate_later(exc: Exception) -> None:
-    logger.warning("durian: could not update the listener cache (%s); workers will rebuild it", exc)
-    try:
-        from .connection import get_redis
+def db_stamp() -> str:
+    """A cheap fingerprint of the listeners table: how many rows, and the latest ``updated_at``."""
+    from django.db.models import Count, Max
 
-        get_redis("request").delete(_keys()[1])
-    except redis.RedisError:
-        pass
+    from .models import Listener
+
+    agg = Listener.objects.aggregate(n=Count("id"), last=Max("updated_at"))
+    return f"{agg['n']}:{agg['last'].timestamp() if agg['last'] else 0:.6f}"
+
+
+def ensure_fresh(client: redis.Redis) -> bool:
+    """Rebuild the cache when it does not reflect the database (a publish lost while Redis was
+    down, a Redis that lost its data). One query; workers call it on every outbox sweep. True if rebuilt."""
+    stamp = client.get(_stamp_key())
+    if stamp is not None and stamp.decode() == db_stamp():
+        return False
+    logger.info("durian: the listener cache is behind the database; rebuilding it")
+    rebuild(client)
+    return True
 
 
 @dataclass(frozen=True)

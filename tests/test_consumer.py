@@ -40,3 +40,19 @@ def test_a_burst_in_one_transaction_is_delivered_in_full(worker, receiver):
     received = receiver.wait_for(300, timeout=60)
     assert sorted(r.json()["name"] for r in received) == sorted(f"P{i}" for i in range(300))
     assert len({r.headers["webhook-id"] for r in received}) == 300
+
+
+def test_a_listener_change_lost_while_redis_was_down_reaches_the_workers(worker, receiver, settings, redis_client):
+    from durian import cache
+    from durian.models import Listener
+
+    listener = PersonHook().listener(url=receiver.url).match(name="Joe").save()
+    Person.objects.create(name="Joe")
+    receiver.wait_for(1)
+    redis_client.delete(f"{durian_settings.KEY_PREFIX}:listeners:stamp")  # as if a publish was lost
+    Listener.objects.filter(pk=listener.pk).update(filters={"name": {"op": "is", "value": "Ann"}})
+    assert cache.ensure_fresh(redis_client) is True
+    assert cache.ensure_fresh(redis_client) is False
+    Person.objects.create(name="Ann")
+    receiver.wait_for(2)
+    assert [b["name"] for b in receiver.bodies()] == ["Joe", "Ann"]

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import redis
 from django.db import close_old_connections
 
-from durian import dispatch, stream
+from durian import cache, dispatch, stream
 from durian.cache import Snapshot, snapshots
 from durian.conf import settings
 from durian.connection import get_redis
@@ -103,7 +103,7 @@ class StreamConsumer:
                     )
                 if now >= next_sweep:
                     next_sweep = now + float(settings.SWEEP_INTERVAL)
-                    self._sweep()
+                    self._sweep(client)
                 self._handle(client, stream.read(client, self.name, int(settings.BATCH_SIZE), int(settings.BLOCK_MS)))
                 failures = 0
             except Exception as exc:  # keep consuming whatever happens; say why
@@ -116,10 +116,12 @@ class StreamConsumer:
         if entries:
             hand_off(client, entries)
 
-    def _sweep(self) -> None:
+    def _sweep(self, client: redis.Redis) -> None:
+        """Relay outbox leftovers, and rebuild the listener cache if it fell behind the database."""
         close_old_connections()
         try:
             while dispatch.sweep() and not self._stop.is_set():
                 pass
+            cache.ensure_fresh(client)
         finally:
             close_old_connections()
