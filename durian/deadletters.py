@@ -10,10 +10,11 @@ from django.utils import timezone
 
 from . import health
 from .connection import get_redis
-from .delivery import Outcome, attempt, save_records
-from .delivery import record as delivery_record
+from .delivery import Outcome, attempt
 from .event import Event
 from .models import DeadLetter
+from .recorder import record as delivery_record
+from .recorder import save_records
 
 logger = logging.getLogger("durian.deadletters")
 
@@ -51,14 +52,14 @@ def resend(letters: Iterable[DeadLetter]) -> tuple[int, int]:
     Returns ``(delivered, failed)``; delivered rows are marked so, failed ones keep their error.
     """
     delivered = failed = 0
-    results = []
+    results, records = [], []
     for letter in letters:
         listener = letter.listener
         event = event_of(letter)
         outcome = attempt(event, listener.pk, listener.url, listener.secrets())
         results.append((listener.pk, outcome))
         letter.attempts += 1
-        save_records([delivery_record(event, listener.pk, letter.attempts, outcome)])
+        records.append(delivery_record(event, listener.pk, letter.attempts, outcome))
         letter.last_status_code = outcome.status_code
         if outcome.ok:
             letter.status = DeadLetter.Status.DELIVERED
@@ -69,5 +70,6 @@ def resend(letters: Iterable[DeadLetter]) -> tuple[int, int]:
             letter.response_excerpt = outcome.excerpt
             failed += 1
         letter.save()
+    save_records(records)
     health.observe(results, get_redis("request"))
     return delivered, failed

@@ -6,7 +6,6 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from . import __version__, schedule, signing, transport
 from .conf import settings
@@ -14,9 +13,6 @@ from .event import Event
 from .payload import dumps
 
 logger = logging.getLogger("durian.delivery")
-
-#: This thread's ``requests.Session`` (see ``durian.transport``).
-session = transport.session
 
 #: Statuses that ask the sender to slow down: retried, honouring ``Retry-After``.
 SLOW_DOWN = frozenset({429, 502, 503, 504})
@@ -98,68 +94,6 @@ def attempt(event: Event, listener_id: int, url: str, secrets: Sequence[str]) ->
     return outcome
 
 
-def record(event: Event, listener_id: int, attempt_no: int, outcome: Outcome) -> Any:
-    """An unsaved ``Delivery`` row for one attempt."""
-    from .models import Delivery
-
-    return Delivery(
-        listener_id=listener_id,
-        hook=event.hook,
-        event_id=event.id,
-        webhook_id=event.webhook_id(listener_id),
-        attempt=attempt_no,
-        ok=outcome.ok,
-        status_code=outcome.status_code,
-        error=outcome.error[:2000],
-        duration_ms=int(outcome.elapsed * 1000),
-    )
-
-
-def save_records(records: Sequence[Any]) -> None:
-    """Store delivery records in one statement batch; a failure here never affects delivery."""
-    if not records:
-        return
-    from django.db import DatabaseError
-
-    try:
-        _insert(records)
-    except DatabaseError as exc:  # e.g. the listener was deleted meanwhile
-        logger.warning("durian: could not store %d delivery record(s): %s", len(records), exc)
-
-
-def _insert(records: Sequence[Any]) -> None:
-    """``INSERT`` unsaved ``Delivery`` rows with one ``executemany`` in one transaction.
-
-    What ``bulk_create`` stores, at less CPU: the statement is built once per connection instead
-    of compiled per row and field. Values still go through each field's ``pre_save`` and
-    ``get_db_prep_save``, so every database backend gets what it expects.
-    """
-    from django.db import connections, router, transaction
-
-    from .models import Delivery
-
-    using = router.db_for_write(Delivery)
-    connection = connections[using]
-    fields, sql = _insert_statement(connection)
-    rows = [[f.get_db_prep_save(f.pre_save(r, True), connection) for f in fields] for r in records]
-    with transaction.atomic(using=using, savepoint=False), connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
-
-
-def _insert_statement(connection: Any) -> tuple[list[Any], str]:
-    cached = getattr(connection, "_durian_delivery_insert", None)
-    if cached is None:
-        from .models import Delivery
-
-        fields = [f for f in Delivery._meta.concrete_fields if not f.primary_key]
-        quote = connection.ops.quote_name
-        sql = "INSERT INTO {} ({}) VALUES ({})".format(
-            quote(Delivery._meta.db_table), ", ".join(quote(f.column) for f in fields), ", ".join(["%s"] * len(fields))
-        )
-        cached = connection._durian_delivery_insert = (fields, sql)
-    return cached
-
-
 def deliver_locally(event: Event) -> None:
     """``async_ = False``: deliver in this process, once, right after commit. Never raises.
 
@@ -169,9 +103,10 @@ def deliver_locally(event: Event) -> None:
     from . import deadletters, health, match
     from .connection import get_redis
     from .models import Listener
+    from .recorder import record, save_records
 
     try:
-        results = []
+        results, records = [], []
         for listener in Listener.objects.filter(hook=event.hook).exclude(state=Listener.State.PAUSED):
             if not match.matches(listener.matchers, event.payload):
                 continue
@@ -179,10 +114,11 @@ def deliver_locally(event: Event) -> None:
                 deadletters.record(event, listener.pk, 0, Outcome(False, error=f"The listener is {listener.state}."))
                 continue
             outcome = attempt(event, listener.pk, listener.url, listener.secrets())
-            save_records([record(event, listener.pk, 1, outcome)])
+            records.append(record(event, listener.pk, 1, outcome))
             results.append((listener.pk, outcome))
             if not outcome.ok:
                 deadletters.record(event, listener.pk, 1, outcome)
+        save_records(records)
         health.observe(results, get_redis("request"))
     except Exception:
         logger.exception("durian: local delivery of %s event %s failed", event.hook, event.id)

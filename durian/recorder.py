@@ -17,11 +17,78 @@ import logging
 import os
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .conf import settings
 
+if TYPE_CHECKING:
+    from .delivery import Outcome
+    from .event import Event
+    from .models import Delivery
+
 logger = logging.getLogger("durian.recorder")
+
+
+def record(event: Event, listener_id: int, attempt_no: int, outcome: Outcome) -> Delivery:
+    """An unsaved ``Delivery`` row for one attempt."""
+    from .models import Delivery
+
+    return Delivery(
+        listener_id=listener_id,
+        hook=event.hook,
+        event_id=event.id,
+        webhook_id=event.webhook_id(listener_id),
+        attempt=attempt_no,
+        ok=outcome.ok,
+        status_code=outcome.status_code,
+        error=outcome.error[:2000],
+        duration_ms=int(outcome.elapsed * 1000),
+    )
+
+
+def save_records(records: Sequence[Any]) -> None:
+    """Store delivery records in one statement batch; a failure here never affects delivery."""
+    if not records:
+        return
+    from django.db import DatabaseError
+
+    try:
+        _insert(records)
+    except DatabaseError as exc:  # e.g. the listener was deleted meanwhile
+        logger.warning("durian: could not store %d delivery record(s): %s", len(records), exc)
+
+
+def _insert(records: Sequence[Any]) -> None:
+    """``INSERT`` unsaved ``Delivery`` rows with one ``executemany`` in one transaction.
+
+    What ``bulk_create`` stores, at less CPU: the statement is built once per connection instead
+    of compiled per row and field. Values still go through each field's ``pre_save`` and
+    ``get_db_prep_save``, so every database backend gets what it expects.
+    """
+    from django.db import connections, router, transaction
+
+    from .models import Delivery
+
+    using = router.db_for_write(Delivery)
+    connection = connections[using]
+    fields, sql = _insert_statement(connection)
+    rows = [[f.get_db_prep_save(f.pre_save(r, True), connection) for f in fields] for r in records]
+    with transaction.atomic(using=using, savepoint=False), connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+
+
+def _insert_statement(connection: Any) -> tuple[list[Any], str]:
+    cached = getattr(connection, "_durian_delivery_insert", None)
+    if cached is None:
+        from .models import Delivery
+
+        fields = [f for f in Delivery._meta.concrete_fields if not f.primary_key]
+        quote = connection.ops.quote_name
+        sql = "INSERT INTO {} ({}) VALUES ({})".format(
+            quote(Delivery._meta.db_table), ", ".join(quote(f.column) for f in fields), ", ".join(["%s"] * len(fields))
+        )
+        cached = connection._durian_delivery_insert = (fields, sql)
+    return cached
 
 
 class Recorder:
@@ -36,8 +103,6 @@ class Recorder:
 
     def save(self, records: Sequence[Any]) -> None:
         """Store the failed attempts' records now and the successful ones soon."""
-        from .delivery import save_records
-
         save_records([r for r in records if not r.ok])
         self.add([r for r in records if r.ok])
 
@@ -46,8 +111,6 @@ class Recorder:
         if not records:
             return
         if float(settings.RECORD_INTERVAL_MS) <= 0:
-            from .delivery import save_records
-
             save_records(records)
             return
         with self._lock:
@@ -79,14 +142,13 @@ class Recorder:
     def _store(self, records: Sequence[Any]) -> None:
         from django.db import DatabaseError, connections, router
 
-        from .delivery import _insert, save_records
         from .models import Delivery
 
         try:
             _insert(records)
         except DatabaseError:
-            # A broken connection (database restarted) fails once: reconnect and try again,
-            # row by row set aside (save_records logs what it cannot store).
+            # A broken connection (database restarted) fails once: reconnect and try again
+            # (save_records logs what it still cannot store).
             connections[router.db_for_write(Delivery)].close()
             save_records(records)
 

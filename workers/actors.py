@@ -21,7 +21,7 @@ from durian.conf import settings
 from durian.connection import get_redis
 from durian.delivery import Outcome
 from durian.event import Event
-from durian.recorder import recorder
+from durian.recorder import record, recorder
 
 from .middleware import install
 
@@ -103,7 +103,7 @@ def deliver(items: list[dict[str, Any]]) -> None:
             idempotency.finish(client, webhook_id, token, outcome.ok)
         except redis.RedisError as exc:  # the lease runs out by itself
             logger.warning("durian: could not record the outcome of %s: %s", webhook_id, exc)
-        records.append(delivery.record(event, listener.id, data["attempt"], outcome))
+        records.append(record(event, listener.id, data["attempt"], outcome))
         results.append((listener.id, outcome))
         if outcome.gone:
             gone.add(listener.id)
