@@ -223,12 +223,8 @@ class Snapshot:
         listeners that may match rather than with all of them; the result, in id order, equals
         testing each one.
         """
-        index = self.indexes.get(hook)
-        if index is None:
-            if not self.by_hook.get(hook):
-                return []
-            index = self.indexes[hook] = _index(self.by_hook[hook])
-        return index.matching(payload)
+        index = self.indexes.get(hook)  # ``of`` indexes every hook it holds
+        return index.matching(payload) if index is not None else []
 
 
 def _index(listeners: Iterable[CachedListener]) -> ListenerIndex:

@@ -27,7 +27,7 @@ from typing import Any
 
 from django.db import DatabaseError, connections, transaction
 
-from . import stream
+from . import idempotency, stream
 from .conf import settings
 from .connection import get_redis, request_path_failed, request_path_open
 from .event import Event
@@ -157,8 +157,6 @@ def sweep(using: str = "default", older_than: float | None = None, limit: int = 
 class _SweepLock:
     """One sweeper at a time across every worker process and host (a Redis lease)."""
 
-    _release = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0"
-
     def __init__(self, client: Any, lease_ms: int = 60_000) -> None:
         self.client, self.lease_ms = client, lease_ms
         self.key = f"{settings.KEY_PREFIX}:sweep:lock"
@@ -169,6 +167,6 @@ class _SweepLock:
 
     def release(self) -> None:
         try:
-            self.client.eval(self._release, 1, self.key, self.token)
+            idempotency.release(self.client, self.key, self.token)
         except Exception as exc:  # the lease expires by itself
             logger.warning("durian: could not release the sweep lock: %s", exc)

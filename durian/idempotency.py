@@ -86,7 +86,12 @@ def finish(client: redis.Redis, webhook_id: str, token: str, delivered: bool) ->
     if delivered:
         client.set(key(webhook_id), DONE, ex=int(settings.DEDUP_TTL))
     else:
-        client.eval(_RELEASE, 1, key(webhook_id), token)
+        release(client, key(webhook_id), token)
+
+
+def release(client: redis.Redis, lease_key: str, token: str) -> None:
+    """Drop the lease on ``lease_key`` if ``token`` still holds it (leases also expire by themselves)."""
+    client.eval(_RELEASE, 1, lease_key, token)
 
 
 def delivered(client: redis.Redis, webhook_id: str) -> bool:
