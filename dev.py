@@ -3,6 +3,7 @@
 
     python3 dev.py example   # the example: Redis, a Dramatiq worker, the web server, a receiver
     python3 dev.py test      # the whole test suite (extra arguments go to pytest)
+    python3 dev.py lint      # ruff, and import-linter's layers contract
 
 Both create ``.venv`` and install durian with its test dependencies on first use (again whenever
 setup.cfg changes). With ``REDIS_URL`` unset they start an embedded redis-server (from the
@@ -47,8 +48,23 @@ def in_venv() -> bool:
     return Path(sys.prefix).resolve() == VENV.resolve()
 
 
+def lint() -> int:
+    """ruff (lint and format) and import-linter's layers contract; non-zero when any fails."""
+    bin_dir = Path(sys.executable).parent
+    checks = [
+        [str(bin_dir / "ruff"), "check", "."],
+        [str(bin_dir / "ruff"), "format", "--check", "."],
+        [str(bin_dir / "lint-imports")],
+    ]
+    failed = 0
+    for command in checks:
+        say(" ".join(Path(command[0]).name if i == 0 else part for i, part in enumerate(command)))
+        failed |= subprocess.call(command) != 0
+    return int(failed)
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"example", "test"}:
+    if not argv or argv[0] not in {"example", "test", "lint"}:
         print(__doc__)
         return 2
     if not in_venv():
@@ -58,6 +74,8 @@ def main(argv: list[str]) -> int:
     command, rest = argv[0], argv[1:]
     if command == "test":
         return subprocess.call([sys.executable, "-m", "pytest", *rest])
+    if command == "lint":
+        return lint()
     from example_project.launch import run
 
     return run(rest)

@@ -61,9 +61,9 @@ class Durian:
     def listeners(self, count: int, url: str) -> None:
         from django.db import transaction
 
-        from durian import cache
-        from durian.connection import get_redis
         from durian.models import Listener
+        from durian.storage import listener_cache as cache
+        from durian.storage.connection import get_redis
         from example_project.people.hooks import PersonHook
 
         Listener.objects.all().delete()
@@ -219,7 +219,7 @@ def fanout(sizes: list[int], events: int) -> dict[str, Any]:
     import random
 
     from durian import match
-    from durian.cache import CachedListener, Snapshot
+    from durian.core.recipients import ListenerView, Snapshot
 
     rng = random.Random(6)
 
@@ -234,8 +234,8 @@ def fanout(sizes: list[int], events: int) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for n in sizes:
         listeners = [
-            CachedListener(i, "person", f"http://127.0.0.1/{i}", ("whsec_x",), "active", filters(i)) for i in range(n)
-        ] + [CachedListener(n + i, "person", "http://127.0.0.1/all", ("whsec_x",), "active", {}) for i in range(10)]
+            ListenerView(i, "person", f"http://127.0.0.1/{i}", ("whsec_x",), "active", filters(i)) for i in range(n)
+        ] + [ListenerView(n + i, "person", "http://127.0.0.1/all", ("whsec_x",), "active", {}) for i in range(10)]
         snap = Snapshot.of(b"1", listeners)
         payloads = [
             {"name": f"n{rng.randrange(2 * n)}", "address": f"{rng.randrange(2 * n)} Main St", "created": True}

@@ -6,14 +6,18 @@ import json
 from typing import Any
 
 import django
+from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db.models import QuerySet
+from django.forms.models import construct_instance
 from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from . import deadletters
+from .listeners import validate_listener
 from .models import DeadLetter, Delivery, Listener
+from .pipeline.resend import resend
 
 
 def _pretty_json(value: Any) -> str:
@@ -23,8 +27,45 @@ def _pretty_json(value: Any) -> str:
     )
 
 
+class ListenerAdminForm(forms.ModelForm):
+    """The admin's listener form: validated by ``durian.listeners.validate_listener``, like every other
+    way of making a listener. Errors about one filter show on the filters field, named."""
+
+    url = forms.URLField(
+        label=_("URL"), max_length=2000, **({"assume_scheme": "https"} if django.VERSION >= (5, 0) else {})
+    )
+
+    class Meta:
+        model = Listener
+        fields = "__all__"
+
+    def _post_clean(self) -> None:
+        opts = self._meta
+        try:
+            self.instance = construct_instance(self, self.instance, opts.fields, opts.exclude)
+            validate_listener(self.instance, exclude=self._get_validation_exclusions())
+        except ValidationError as exc:
+            self._update_errors(self._by_form_field(exc))
+        if self._validate_unique:
+            self.validate_unique()
+
+    def _by_form_field(self, exc: ValidationError) -> ValidationError:
+        """``exc`` with errors about fields the form lacks (a filter's payload field) moved to ``filters``."""
+        if not hasattr(exc, "error_dict"):
+            return exc
+        errors: dict[str, list[str]] = {}
+        for field, texts in exc.message_dict.items():
+            if field in self.fields or field == NON_FIELD_ERRORS:
+                errors.setdefault(field, []).extend(texts)
+            else:
+                target = "filters" if "filters" in self.fields else NON_FIELD_ERRORS
+                errors.setdefault(target, []).extend(f"{field}: {m}" for m in texts)
+        return ValidationError(errors)
+
+
 @admin.register(Listener)
 class ListenerAdmin(admin.ModelAdmin):
+    form = ListenerAdminForm
     list_display = (
         "id",
         "hook",
@@ -142,7 +183,7 @@ class DeadLetterAdmin(admin.ModelAdmin):
     @admin.action(description=_("Retry selected dead letters"), permissions=["change"])
     def retry_selected(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> None:
         pending = queryset.exclude(status=DeadLetter.Status.DELIVERED).select_related("listener")
-        delivered, failed = deadletters.resend(pending)
+        delivered, failed = resend(pending)
         if delivered:
             self.message_user(request, f"{delivered} dead letter(s) delivered.", messages.SUCCESS)
         if failed:

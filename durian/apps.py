@@ -1,4 +1,11 @@
+"""The Django app: wires durian's signal receivers and system checks, and finds each app's hooks."""
+
+from __future__ import annotations
+
+from typing import Any
+
 from django.apps import AppConfig
+from django.db.models.signals import post_delete, post_save
 from django.utils.module_loading import autodiscover_modules
 
 
@@ -8,9 +15,7 @@ class DurianConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from django.db.models.signals import post_delete, post_save
-
-        from . import cache, checks  # noqa: F401  (registers the system checks)
+        from . import checks  # noqa: F401  (registers the system checks)
         from .models import Listener
 
         post_save.connect(_listener_saved, sender=Listener, dispatch_uid="durian:listener-saved")
@@ -18,13 +23,13 @@ class DurianConfig(AppConfig):
         autodiscover_modules("hooks")
 
 
-def _listener_saved(sender, instance, **kwargs):  # type: ignore[no-untyped-def]
-    from . import cache
+def _listener_saved(sender: Any, instance: Any, **kwargs: Any) -> None:
+    from .storage import listener_cache
 
-    cache.on_listener_saved(instance)
+    listener_cache.on_listener_saved(instance)
 
 
-def _listener_deleted(sender, instance, **kwargs):  # type: ignore[no-untyped-def]
-    from . import cache
+def _listener_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
+    from .storage import listener_cache
 
-    cache.on_listener_deleted(instance.pk)
+    listener_cache.on_listener_deleted(instance.pk)

@@ -9,6 +9,9 @@ from django.core.checks import Error, Warning, register
 
 from .conf import settings
 
+#: The middleware that runs the stream consumer in every worker process.
+STREAM_CONSUMER = "workers.middleware.StreamConsumerMiddleware"
+
 
 @register("durian")
 def check_dramatiq(app_configs: Any = None, **kwargs: Any) -> list:
@@ -33,6 +36,17 @@ def check_dramatiq(app_configs: Any = None, **kwargs: Any) -> list:
                 id="durian.W001",
             )
         )
+    else:
+        middleware = list((django_settings.DRAMATIQ_BROKER or {}).get("MIDDLEWARE") or ())
+        if STREAM_CONSUMER not in middleware:
+            errors.append(
+                Warning(
+                    f"DRAMATIQ_BROKER['MIDDLEWARE'] does not list {STREAM_CONSUMER!r}; durian.tasks adds it "
+                    "when the workers load, but a broker built elsewhere would never read the event stream.",
+                    hint="Use durian.conf.dramatiq_broker(...), or add the middleware to the list (see README.rst).",
+                    id="durian.W003",
+                )
+            )
     return errors
 
 
@@ -75,7 +89,7 @@ def check_security_settings(app_configs: Any = None, **kwargs: Any) -> list:
     """The SSRF allowlist and resolver, and the Like length cap."""
     from django.utils.module_loading import import_string
 
-    from .ssrf import allowed_networks
+    from .transport.ssrf import allowed_networks
 
     errors: list = []
     try:

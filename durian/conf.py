@@ -69,7 +69,7 @@ DEFAULTS: dict[str, Any] = {
     "RESPONSE_EXCERPT_BYTES": 2048,
     # Longest wait (seconds) honoured from a ``Retry-After`` header of a 429, 502, 503 or 504.
     "RETRY_AFTER_MAX": 3600,
-    # -- SSRF defence (durian.ssrf) ---------------------------------------------------------------
+    # -- SSRF defence (durian.transport.ssrf) ---------------------------------------------------------------
     # Networks (CIDR strings) listener URLs may reach although they are not public, such as
     # ``["10.20.0.0/16"]`` for a named internal network. Empty: public addresses only.
     "ALLOWED_NETWORKS": (),
@@ -78,7 +78,7 @@ DEFAULTS: dict[str, Any] = {
     # Resolves a host name to addresses: a callable ``(host, port) -> iterable of IP strings``,
     # or its dotted path. ``None``: the system resolver (``socket.getaddrinfo``).
     "RESOLVER": None,
-    # -- Endpoint health (durian.health) ----------------------------------------------------------
+    # -- Endpoint health (durian.storage.health) ----------------------------------------------------------
     # A listener whose deliveries keep failing this long (seconds, no success in between) is
     # disabled. ``None`` or 0: never disable for failures (410 Gone still disables).
     "DISABLE_AFTER": 5 * 24 * 3600,

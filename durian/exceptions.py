@@ -1,4 +1,8 @@
-"""One exception hierarchy for everything durian raises on purpose."""
+"""Every exception durian raises on purpose, in one hierarchy (``DurianError`` at the top).
+
+Bad input to a listener (a URL, a filter) is reported with Django's ``ValidationError``, as forms
+and ``full_clean()`` expect; it is re-exported here so that one import covers both.
+"""
 
 from __future__ import annotations
 
@@ -17,13 +21,24 @@ class PayloadError(DurianError, TypeError):
     """A value in an event payload cannot be sent as JSON."""
 
 
-class DeliveryError(DurianError):
-    """One delivery attempt failed; ``status_code`` is set when the receiver answered."""
-
-    def __init__(self, message: str, status_code: int | None = None, excerpt: str = "") -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.excerpt = excerpt
+class RefusedURL(DurianError):
+    """A URL durian will not deliver to; the message says why, in words a client understands."""
 
 
-__all__ = ["DurianError", "HookError", "PayloadError", "DeliveryError", "ValidationError"]
+class UnresolvableHost(DurianError):
+    """The host name has no address right now (a transient failure at delivery time)."""
+
+
+class InvalidWebhook(DurianError):
+    """A received request is not a webhook signed with one of the given secrets; ``str()`` says why."""
+
+
+__all__ = [
+    "DurianError",
+    "HookError",
+    "PayloadError",
+    "RefusedURL",
+    "UnresolvableHost",
+    "InvalidWebhook",
+    "ValidationError",
+]

@@ -12,19 +12,18 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from django.core.exceptions import ValidationError
 from django.db import DEFAULT_DB_ALIAS, models
 from django.db.models import signals as model_signals
 from django.dispatch import Signal
 
-from . import dispatch, match, payload
-from .event import Event
+from .core import match, payload
+from .core.event import Event
 from .exceptions import HookError
-
-if TYPE_CHECKING:
-    from .models import Listener
+from .listeners import ListenerBuilder
+from .pipeline import dispatch
 
 
 class Hook:
@@ -82,7 +81,7 @@ class Hook:
     def emit(self, data: dict[str, Any], using: str = DEFAULT_DB_ALIAS) -> Event:
         """Hand a ready JSON payload to the dispatcher: it leaves after the transaction commits."""
         event = Event(hook=self.name, payload=data)
-        dispatch.schedule(event, using=using, local=not self.async_)
+        dispatch.schedule(event, using=using, in_process=not self.async_)
         return event
 
     # -- listeners -----------------------------------------------------------------------------
@@ -151,36 +150,3 @@ class ModelHook(Hook):
         if kwargs.get("raw"):  # loaddata: fixtures are not changes
             return
         self.emit(self.build_payload(instance, **kwargs), using=kwargs.get("using") or DEFAULT_DB_ALIAS)
-
-
-class ListenerBuilder:
-    """``hook.listener(url=...).match(**filters).save()``: builds and saves a ``Listener``."""
-
-    def __init__(self, hook: Hook, url: str, config: dict[str, Any]) -> None:
-        self.hook = hook
-        self.url = url
-        self.config = config
-        self.filters: dict[str, match.Matcher] = {}
-
-    def match(self, **filters: Any) -> ListenerBuilder:
-        """Add filters (field=matcher or field=value); all must hold. Unknown fields fail at once."""
-        coerced = {field: match.coerce(m) for field, m in filters.items()}
-        self.hook.validate_filters(coerced)
-        self.filters.update(coerced)
-        return self
-
-    def build(self) -> Listener:
-        """An unsaved, validated ``Listener``."""
-        from .models import Listener
-
-        listener = Listener(
-            hook=self.hook.name, url=self.url, filters=match.filters_to_json(self.filters), **self.config
-        )
-        listener.full_clean()
-        return listener
-
-    def save(self) -> Listener:
-        """Validate and save the listener; raises ``ValidationError`` on bad input."""
-        listener = self.build()
-        listener.save()
-        return listener

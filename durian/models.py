@@ -11,8 +11,10 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from . import match
-from .signing import generate_secret
+from .conf import settings as durian_settings
+from .core import match
+from .core.event import Event
+from .core.signing import generate_secret
 
 
 class Listener(models.Model):
@@ -80,8 +82,6 @@ class Listener(models.Model):
         the grace period ``webhook-signature`` carries both signatures, so a receiver can switch
         to the new secret at any moment. Saves the listener and returns the new secret.
         """
-        from .conf import settings as durian_settings
-
         if grace is None:
             grace = float(durian_settings.SECRET_ROTATION_GRACE)
         if not isinstance(grace, datetime.timedelta):
@@ -104,23 +104,22 @@ class Listener(models.Model):
         self.save()
 
     def clean(self) -> None:
-        from .registry import hooks
-        from .ssrf import validate_listener_url
+        """The listener's own invariants: its filters are stored matchers that can be used.
 
+        What depends on the site (the hook is registered, the filters fit its fields, the URL is
+        a public address) is checked by ``durian.validation.validate_listener``.
+        """
         super().clean()
-        if self.hook not in hooks:
-            raise ValidationError({"hook": f"No hook named {self.hook!r} is registered."})
-        if self.url and _is_url(self.url):  # else clean_fields already says "Enter a valid URL."
-            validate_listener_url(self.url)
-        hooks[self.hook].validate_filters(self.matchers)
-
-
-def _is_url(value: str) -> bool:
-    try:
-        Listener._meta.get_field("url").run_validators(value)
-    except ValidationError:
-        return False
-    return True
+        if not isinstance(self.filters, dict):
+            raise ValidationError({"filters": "Filters must be a JSON object: {field: {op, value}}."})
+        errors: dict[str, list[str]] = {}
+        for field, data in self.filters.items():
+            try:
+                match.from_json(data).validate(field)
+            except ValidationError as exc:
+                errors.setdefault(field, []).extend(exc.messages)
+        if errors:
+            raise ValidationError(errors)
 
 
 class DeadLetter(models.Model):
@@ -152,6 +151,12 @@ class DeadLetter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.webhook_id} ({self.get_status_display()})"
+
+    @property
+    def event(self) -> Event:
+        """The original event (same id, so the same ``webhook-id``)."""
+        created = self.event_created_at or self.created_at
+        return Event(hook=self.hook, payload=self.payload, id=self.event_id, created_at=created.timestamp())
 
 
 class Delivery(models.Model):
@@ -189,3 +194,13 @@ class OutboxEvent(models.Model):
     class Meta:
         verbose_name = _("outbox event")
         verbose_name_plural = _("outbox events")
+
+    @classmethod
+    def of(cls, event: Event) -> OutboxEvent:
+        """The (unsaved) row of ``event``."""
+        return cls(id=event.id, hook=event.hook, payload=event.payload, created_at=event.created_at)
+
+    @property
+    def event(self) -> Event:
+        """The event this row holds."""
+        return Event(hook=self.hook, payload=self.payload, id=self.id, created_at=self.created_at)

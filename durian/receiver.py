@@ -25,17 +25,13 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from .exceptions import DurianError
-from .signing import SECRET_PREFIX
+from .core.signing import SECRET_PREFIX
+from .exceptions import InvalidWebhook
 
 Secrets = str | bytes | Iterable[str | bytes]
 
 #: Seconds a timestamp may be away from now, as the Standard Webhooks libraries default to.
 DEFAULT_TOLERANCE = 300
-
-
-class InvalidWebhook(DurianError):
-    """The request is not a webhook signed with one of the given secrets; ``str()`` says why."""
 
 
 def _secret_keys(secrets: Secrets) -> list[bytes]:

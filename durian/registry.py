@@ -1,26 +1,46 @@
-"""The hook registry: ``durian.registry.hooks``."""
+"""The hook registry: ``durian.registry.hooks``.
+
+The registry knows hooks only by what it calls on them (``HookLike``), so it sits below the
+declarations in ``durian.hook`` and everything can look hooks up without importing them.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TypeVar
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from .exceptions import HookError
-from .hook import Hook
 
-H = TypeVar("H", bound="Hook | type[Hook]")
+if TYPE_CHECKING:
+    from .hook import Hook
+
+
+@runtime_checkable
+class HookLike(Protocol):
+    """What the registry needs of a hook (``durian.hook.Hook`` provides it)."""
+
+    name: str
+    provides_args: Sequence[str]
+
+    def validate(self) -> None: ...
+    def validate_filters(self, filters: Any) -> None: ...
+    def connect(self) -> None: ...
+    def disconnect(self) -> None: ...
+
+
+H = TypeVar("H")
 
 
 class HookRegistry:
     """Registered hooks by name. ``hooks["person"]``, ``"person" in hooks`` and iteration work."""
 
     def __init__(self) -> None:
-        self._hooks: dict[str, Hook] = {}
+        self._hooks: dict[str, Hook] = {}  # type: ignore[assignment]
 
     def register(self, hook: H) -> H:
         """Register a hook class or instance; returns it, so it also works as a class decorator."""
         instance = hook() if isinstance(hook, type) else hook
-        if not isinstance(instance, Hook):
+        if not isinstance(instance, HookLike):
             raise HookError(f"{hook!r} is not a durian Hook.")
         instance.validate()
         existing = self._hooks.get(instance.name)
@@ -29,7 +49,7 @@ class HookRegistry:
                 f"Hook {instance.name!r} ({type(instance).__name__}) is already registered "
                 f"by {type(existing).__module__}.{type(existing).__name__}."
             )
-        self._hooks[instance.name] = instance
+        self._hooks[instance.name] = instance  # type: ignore[assignment]
         instance.connect()
         return hook
 

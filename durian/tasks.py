@@ -1,3 +1,15 @@
-"""Imported by django-dramatiq's autodiscovery: declares durian's actors in worker processes."""
+"""durian's Dramatiq side, as django-dramatiq's autodiscovery loads it in worker processes.
 
-from workers import actors  # noqa: F401
+Importing this module declares the ``durian.deliver`` actor (``workers.actors``) and makes sure the
+broker runs the stream consumer (``workers.middleware.StreamConsumerMiddleware``), adding it when
+``DRAMATIQ_BROKER["MIDDLEWARE"]`` does not list it (system check ``durian.W003`` says so).
+"""
+
+from __future__ import annotations
+
+import dramatiq
+
+from workers import actors  # noqa: F401  (declares the actors)
+from workers.middleware import install
+
+install(dramatiq.get_broker())

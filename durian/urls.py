@@ -2,13 +2,13 @@
 
 from django.urls import path
 
-from .views import actions, deliveries, hooks, listeners
+from .web import actions, deliveries, events, listeners
 
 app_name = "durian"
 
 urlpatterns = [
     path("", listeners.listener_list, name="listener-list"),
-    path("events/", hooks.select_event, name="select-event"),
+    path("events/", events.select_event, name="select-event"),
     path("events/<str:hook>/listeners/new/", listeners.listener_create, name="listener-create"),
     path("listeners/<int:pk>/edit/", listeners.listener_edit, name="listener-edit"),
     path("listeners/<int:pk>/secret/", listeners.listener_secret, name="listener-secret"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dramatiq
 import pytest
 
-from durian.connection import get_redis
+from durian.storage.connection import get_redis
 from durian.testing import Receiver, forbid_network
 
 
@@ -35,6 +35,8 @@ def receiver():
 @pytest.fixture
 def worker(redis_client, transactional_db):
     """A real Dramatiq worker on the Redis broker, with durian's stream consumer running in it."""
+    import durian.tasks  # noqa: F401  (what rundramatiq loads: the actors and the consumer middleware)
+
     broker = dramatiq.get_broker()
     broker.flush_all()
     w = dramatiq.Worker(broker, worker_threads=4, worker_timeout=100)

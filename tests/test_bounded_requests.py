@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from durian import delivery
+from durian.transport import delivery
 
 pytestmark = pytest.mark.timeout(60)
 

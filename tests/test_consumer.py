@@ -4,8 +4,8 @@ import dramatiq
 import pytest
 from django.db import transaction
 
-from durian import stream
 from durian.conf import settings as durian_settings
+from durian.storage import stream
 from example_project.people.hooks import PersonHook
 from example_project.people.models import Person
 
@@ -43,8 +43,8 @@ def test_a_burst_in_one_transaction_is_delivered_in_full(worker, receiver):
 
 
 def test_a_listener_change_lost_while_redis_was_down_reaches_the_workers(worker, receiver, settings, redis_client):
-    from durian import cache
     from durian.models import Listener
+    from durian.storage import listener_cache as cache
 
     listener = PersonHook().listener(url=receiver.url).match(name="Joe").save()
     Person.objects.create(name="Joe")

@@ -4,8 +4,8 @@ import pytest
 import redis as redis_lib
 from django.db import transaction
 
-from durian import stream
 from durian.models import OutboxEvent
+from durian.storage import stream
 from example_project.people.models import Person
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -66,8 +66,8 @@ def test_a_transaction_of_many_saves_costs_one_redis_round_trip(redis_client, mo
 
 
 def test_events_wait_in_the_outbox_while_redis_is_down_and_the_sweep_sends_them(redis_client, settings):
-    from durian import dispatch
-    from durian.connection import reset
+    from durian.pipeline import dispatch
+    from durian.storage.connection import reset
 
     settings.DURIAN_REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens there
     reset()

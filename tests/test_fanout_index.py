@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from durian import match
-from durian.cache import CachedListener, Snapshot
-from durian.index import ListenerIndex, scan
+from durian.core.index import ListenerIndex, scan
+from durian.core.recipients import ListenerView, Snapshot
 
 FIELDS = ["name", "city", "count"]
 texts = st.text(alphabet="abAB", max_size=4)
@@ -27,8 +27,7 @@ filters = st.dictionaries(st.sampled_from(FIELDS), matchers, max_size=3)
 states = st.sampled_from(["active", "active", "active", "paused", "disabled"])
 listeners = st.lists(st.tuples(filters, states), max_size=40).map(
     lambda specs: [
-        CachedListener(i, "person", f"http://127.0.0.1/{i}", ("whsec_x",), state, f)
-        for i, (f, state) in enumerate(specs)
+        ListenerView(i, "person", f"http://127.0.0.1/{i}", ("whsec_x",), state, f) for i, (f, state) in enumerate(specs)
     ]
 )
 payloads = st.dictionaries(st.sampled_from(FIELDS), values, max_size=3)
@@ -45,7 +44,7 @@ def test_the_index_matches_exactly_the_listeners_a_full_scan_matches(listeners, 
 @settings(max_examples=100, deadline=None)
 @given(listeners, payloads)
 def test_a_snapshot_returns_the_matching_listeners_that_keep_events_of_the_event_hook_only(listeners, payload):
-    other = [CachedListener(1000 + x.id, "order", x.url, x.all_secrets, x.state, x.filters) for x in listeners]
+    other = [ListenerView(1000 + x.id, "order", x.url, x.all_secrets, x.state, x.filters) for x in listeners]
     snapshot = Snapshot.of(b"v1", listeners + other)
     keeping = [x for x in listeners if x.state in ("active", "disabled")]
     assert [x.id for x in snapshot.matching("person", payload)] == [x.id for x in scan(keeping, payload)]
@@ -54,10 +53,10 @@ def test_a_snapshot_returns_the_matching_listeners_that_keep_events_of_the_event
 
 def test_ten_thousand_listeners_are_not_all_tested_for_one_event():
     listeners = [
-        CachedListener(i, "person", "http://127.0.0.1/", ("whsec_x",), "active", {"name": match.Is(f"n{i}")})
+        ListenerView(i, "person", "http://127.0.0.1/", ("whsec_x",), "active", {"name": match.Is(f"n{i}")})
         for i in range(5000)
     ] + [
-        CachedListener(5000 + i, "person", "http://127.0.0.1/", ("whsec_x",), "active",
+        ListenerView(5000 + i, "person", "http://127.0.0.1/", ("whsec_x",), "active",
                        {"name": match.Startswith(f"n{i}")})
         for i in range(5000)
     ]  # fmt: skip

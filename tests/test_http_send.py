@@ -5,7 +5,7 @@ import base64
 import pytest
 import requests
 
-from durian import http
+from durian.transport import prepared as http
 
 
 @pytest.fixture

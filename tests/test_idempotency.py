@@ -2,10 +2,11 @@
 
 import pytest
 
-from durian import idempotency
-from durian.event import Event
+from durian.core.event import Event
+from durian.pipeline.queue import item
+from durian.storage import idempotency
 from example_project.people.hooks import PersonHook
-from workers.actors import deliver, item
+from workers.actors import deliver
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -3,9 +3,9 @@
 import pytest
 from django.core.exceptions import ValidationError
 
+from durian.core.signing import SECRET_PREFIX
 from durian.match import Any, Like, Startswith
 from durian.models import Listener
-from durian.signing import SECRET_PREFIX
 from example_project.people.hooks import PersonHook
 
 pytestmark = pytest.mark.django_db

@@ -11,11 +11,11 @@ from django.utils import timezone
 from hypothesis import given
 from hypothesis import strategies as st
 
-from durian import stream
 from durian.conf import settings as durian_settings
-from durian.event import Event
+from durian.core.event import Event
+from durian.management.timespec import parse_duration, parse_moment
 from durian.models import DeadLetter, Delivery, Listener, OutboxEvent
-from durian.timespec import parse_duration, parse_moment
+from durian.storage import stream
 from example_project.people.hooks import PersonHook
 from example_project.people.models import Person
 

@@ -6,10 +6,11 @@ import time
 import pytest
 from django.db import transaction
 
-from durian import connection as durian_connection
-from durian import dispatch
-from durian.event import Event
+from durian.core.event import Event
 from durian.models import OutboxEvent
+from durian.pipeline import dispatch
+from durian.storage import connection as durian_connection
+from durian.storage import outbox
 from example_project.people.models import Person
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -50,8 +51,8 @@ def test_a_redis_that_never_answers_costs_one_save_the_timeout_and_the_next_ones
 
 
 def test_the_sweep_relays_outbox_rows_older_than_the_sweep_age_only(redis_client, stream_len, settings):
-    dispatch._write_outbox([Event(hook="person", payload={"name": "old"}, created_at=time.time() - 60)], "default")
-    dispatch._write_outbox([Event(hook="person", payload={"name": "young"})], "default")
+    outbox.write([Event(hook="person", payload={"name": "old"}, created_at=time.time() - 60)], "default")
+    outbox.write([Event(hook="person", payload={"name": "young"})], "default")
     settings.DURIAN_SWEEP_AGE = 30
     assert dispatch.sweep() == 1
     assert stream_len() == 1
@@ -59,8 +60,8 @@ def test_the_sweep_relays_outbox_rows_older_than_the_sweep_age_only(redis_client
 
 
 def test_only_one_sweeper_at_a_time(redis_client, stream_len):
-    dispatch._write_outbox([Event(hook="person", payload={"name": "x"}, created_at=0.0)], "default")
-    lock = dispatch._SweepLock(redis_client)
+    outbox.write([Event(hook="person", payload={"name": "x"}, created_at=0.0)], "default")
+    lock = outbox.SweepLock(redis_client)
     assert lock.acquire()
     try:
         assert dispatch.sweep(older_than=0) == 0  # another process is sweeping

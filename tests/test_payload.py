@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from durian import stream
+from durian.core.payload import jsonable
 from durian.exceptions import PayloadError
 from durian.hook import Hook, ModelHook
-from durian.payload import jsonable
 from durian.registry import HookRegistry
+from durian.storage import stream
 from example_project.people.models import Person
 from tests.testapp.models import Customer, Order
 

@@ -8,9 +8,9 @@ import pytest
 from django.test import RequestFactory
 from standardwebhooks import Webhook
 
-from durian import signing
+from durian.core import signing
+from durian.core.signing import generate_secret
 from durian.receiver import InvalidWebhook, verify, webhook_view
-from durian.signing import generate_secret
 
 SECRET = generate_secret()
 BODY = json.dumps({"name": "Joe", "address": "1 Main St"}).encode()

@@ -2,12 +2,13 @@
 
 import pytest
 
-from durian.event import Event
+from durian.core.event import Event
 from durian.models import Delivery
-from durian.recorder import recorder
+from durian.pipeline.queue import item
+from durian.storage.recorder import recorder
 from example_project.people.hooks import PersonHook
 from tests.test_delivery import wait_until
-from workers.actors import deliver, item
+from workers.actors import deliver
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

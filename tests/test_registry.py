@@ -2,10 +2,10 @@
 
 import pytest
 
-from durian import stream
 from durian.exceptions import HookError
 from durian.hook import Hook, ModelHook
 from durian.registry import HookRegistry, hooks
+from durian.storage import stream
 from example_project.people.hooks import PersonHook
 from example_project.people.models import Person
 

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from durian import match
+from durian.core import match
 from durian.hook import Hook
 from durian.match import Like
 from durian.registry import hooks

@@ -3,7 +3,7 @@
 from hypothesis import given
 from hypothesis import strategies as st
 
-from durian.schedule import max_attempts, retry_delay
+from durian.core.schedule import max_attempts, retry_delay
 
 schedules = st.lists(st.floats(min_value=0, max_value=1e5), min_size=1, max_size=10)
 

@@ -17,9 +17,10 @@ from django.core.exceptions import ValidationError
 from hypothesis import given
 from hypothesis import strategies as st
 
-from durian import delivery, ssrf, transport
 from durian.models import DeadLetter, Delivery
 from durian.testing import FixedResolver, Receiver
+from durian.transport import bounded as transport
+from durian.transport import delivery, ssrf
 from example_project.people.hooks import PersonHook
 from example_project.people.models import Person
 from tests.test_delivery import wait_until
@@ -334,7 +335,7 @@ def test_https_connects_to_the_vetted_address_with_sni_and_host_of_the_name(sett
 
 
 def test_the_listener_web_form_shows_the_refusal_next_to_the_url(public_only):
-    from durian.forms import ListenerForm
+    from durian.web.forms import ListenerForm
 
     rows = {"filter-name-op": "any", "filter-address-op": "any", "filter-created-op": "any"}
     form = ListenerForm({"url": "http://metadata.test/hook", **rows}, hook=PersonHook())

@@ -10,13 +10,13 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from durian import health, schedule
-from durian.cache import snapshots
-from durian.connection import get_redis
-from durian.delivery import Outcome, outcome_of
+from durian.core import schedule
+from durian.core.outcome import Answer, Outcome, outcome_of
 from durian.models import DeadLetter, Listener
 from durian.signals import listener_disabled
-from durian.transport import Answer
+from durian.storage import health
+from durian.storage.connection import get_redis
+from durian.storage.listener_cache import snapshots
 from example_project.people.hooks import PersonHook
 from example_project.people.models import Person
 from tests.test_delivery import wait_until
@@ -113,9 +113,9 @@ def test_receiver_returning_410_disables_the_listener(worker, receiver, disabled
     assert len(receiver.requests) == 1
 
     listener.enable()
-    from durian import deadletters
+    from durian.pipeline.resend import resend
 
-    assert deadletters.resend(DeadLetter.objects.order_by("id")) == (2, 0)
+    assert resend(DeadLetter.objects.order_by("id")) == (2, 0)
     assert sorted(r.json()["name"] for r in receiver.delivered) == ["Ann", "Joe"]
 
 

@@ -1,9 +1,10 @@
-"""durian's Dramatiq side.
+"""durian's Dramatiq side: the entry point of worker processes.
 
-- ``workers.consumer``: each worker process's stream consumer (read a batch through the consumer
-  group, reclaim stale entries, fan out against the cached listeners, enqueue deliveries, XACK).
-- ``workers.actors``: the ``deliver`` actor (HTTP attempts, retries, dead letters).
+- ``workers.actors``: the ``durian.deliver`` actor (the work is ``durian.pipeline.deliver``).
+- ``workers.consumer``: each worker process's stream consumer thread (read a batch through the
+  consumer group, reclaim stale entries, hand it to ``durian.pipeline.fanout``, sweep the outbox).
 - ``workers.middleware``: the Dramatiq middleware that runs the consumer beside the actors.
 
-``durian.tasks`` imports this package, so ``manage.py rundramatiq`` picks it up on its own.
+``durian.tasks`` imports the actors and installs the middleware, so ``manage.py rundramatiq``
+picks both up on its own.
 """

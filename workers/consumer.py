@@ -19,11 +19,11 @@ from collections.abc import Sequence
 import redis
 from django.db import close_old_connections
 
-from durian import cache, dispatch, stream
-from durian.cache import Snapshot, snapshots
 from durian.conf import settings
-from durian.connection import get_redis
-from durian.event import Event
+from durian.pipeline import dispatch
+from durian.pipeline.fanout import hand_off
+from durian.storage import listener_cache, stream
+from durian.storage.connection import get_redis
 
 logger = logging.getLogger("durian.workers")
 
@@ -31,26 +31,6 @@ logger = logging.getLogger("durian.workers")
 def consumer_name() -> str:
     """``host-pid-random``: unique per process, on any number of hosts."""
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
-
-
-def fan_out(snapshot: Snapshot, events: Sequence[Event]) -> list[dict]:
-    """One delivery item per (event, matching listener)."""
-    from .actors import item
-
-    return [item(event, listener.id) for event in events for listener in snapshot.matching(event.hook, event.payload)]
-
-
-def hand_off(client: redis.Redis, entries: Sequence[stream.Entry]) -> int:
-    """Fan out a batch of entries, enqueue the deliveries, then acknowledge. Returns deliveries."""
-    from .actors import deliver
-
-    events = [event for _, event in entries if event is not None]
-    items = fan_out(snapshots.get(client), events) if events else []
-    size = max(1, int(settings.DELIVERY_BATCH_SIZE))
-    for i in range(0, len(items), size):
-        deliver.send(items[i : i + size])
-    stream.ack(client, [entry_id for entry_id, _ in entries])
-    return len(items)
 
 
 def claim_interval() -> float:
@@ -122,6 +102,6 @@ class StreamConsumer:
         try:
             while dispatch.sweep() and not self._stop.is_set():
                 pass
-            cache.ensure_fresh(client)
+            listener_cache.ensure_fresh(client)
         finally:
             close_old_connections()

@@ -7,14 +7,16 @@ from typing import Any
 
 import dramatiq
 
+from durian.conf import settings
+
 logger = logging.getLogger("durian.workers")
 
 
 class StreamConsumerMiddleware(dramatiq.Middleware):
     """Starts a stream consumer thread after the worker boots, and stops it before shutdown.
 
-    durian adds it to the broker on its own; list ``workers.middleware.StreamConsumerMiddleware``
-    in ``DRAMATIQ_BROKER["MIDDLEWARE"]`` to make it explicit.
+    List it in ``DRAMATIQ_BROKER["MIDDLEWARE"]`` (``durian.conf.dramatiq_broker`` does); when it is
+    missing, ``durian.tasks`` adds it as the workers load, and system check ``durian.W003`` warns.
     """
 
     def __init__(self) -> None:
@@ -27,13 +29,13 @@ class StreamConsumerMiddleware(dramatiq.Middleware):
         default); a delivery enqueued while the consumer sleeps waits that long. The consumers are
         created right after this hook, so they pick the lower value up.
         """
-        from durian.conf import settings
-
         poll_ms = int(settings.WORKER_POLL_MS)
         if poll_ms > 0:
             worker.worker_timeout = min(worker.worker_timeout, poll_ms)
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
+        # Imported here: Django builds the broker, and with it this middleware, before the app
+        # registry is ready; the consumer needs the models.
         from .consumer import StreamConsumer
 
         self.consumer = StreamConsumer()
@@ -43,7 +45,7 @@ class StreamConsumerMiddleware(dramatiq.Middleware):
         if self.consumer is not None:
             self.consumer.stop()
             self.consumer = None
-        from durian.recorder import recorder
+        from durian.storage.recorder import recorder
 
         recorder.flush()  # the delivery records still waiting
 

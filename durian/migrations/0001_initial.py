@@ -2,7 +2,7 @@
 
 import django.db.models.deletion
 import django.utils.timezone
-import durian.signing
+import durian.core.signing
 from django.conf import settings
 from django.db import migrations, models
 
@@ -37,7 +37,7 @@ class Migration(migrations.Migration):
                 ('url', models.URLField(max_length=2000, verbose_name='URL')),
                 ('description', models.CharField(blank=True, max_length=255, verbose_name='description')),
                 ('filters', models.JSONField(blank=True, default=dict, verbose_name='filters')),
-                ('secret', models.CharField(default=durian.signing.generate_secret, editable=False, max_length=128, verbose_name='signing secret')),
+                ('secret', models.CharField(default=durian.core.signing.generate_secret, editable=False, max_length=128, verbose_name='signing secret')),
                 ('previous_secret', models.CharField(blank=True, editable=False, max_length=128)),
                 ('previous_secret_expires_at', models.DateTimeField(blank=True, editable=False, null=True)),
                 ('state', models.CharField(choices=[('active', 'active'), ('paused', 'paused'), ('disabled', 'disabled')], default='active', max_length=10, verbose_name='state')),

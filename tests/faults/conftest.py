@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from durian import connection as durian_connection
 from durian.embedded import EmbeddedRedis, start_redis
+from durian.storage import connection as durian_connection
 from durian.testing import Receiver
 from example_project.people.models import Person
 

@@ -8,8 +8,8 @@ import time
 import pytest
 from django.db import transaction
 
-from durian.connection import get_redis
 from durian.models import OutboxEvent
+from durian.storage.connection import get_redis
 from example_project.people.hooks import PersonHook
 from example_project.people.models import Person
 

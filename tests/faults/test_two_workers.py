@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from durian.connection import get_redis
 from durian.models import DeadLetter
+from durian.storage.connection import get_redis
 from durian.testing import Response
 from example_project.people.hooks import PersonHook
 

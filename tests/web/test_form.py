@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from durian import match
-from durian.forms import ListenerForm
 from durian.models import Listener
+from durian.web.forms import ListenerForm
 from example_project.people.hooks import PersonHook
 
 ANY_ROWS = {"filter-name-op": "any", "filter-address-op": "any", "filter-created-op": "any"}

@@ -2,9 +2,9 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from durian import purge
-from durian.connection import get_redis
-from durian.timespec import parse_moment
+from durian.management import purge
+from durian.management.timespec import parse_moment
+from durian.storage.connection import get_redis
 
 
 class Command(BaseCommand):

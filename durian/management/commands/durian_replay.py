@@ -3,10 +3,10 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from durian import replay
-from durian.connection import get_redis
-from durian.progress import ProgressBar
-from durian.timespec import parse_moment
+from durian.management.progress import ProgressBar
+from durian.management.timespec import parse_moment
+from durian.pipeline import replay
+from durian.storage.connection import get_redis
 
 
 class Command(BaseCommand):

@@ -4,8 +4,8 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from durian import status
-from durian.connection import get_redis
+from durian.management import status
+from durian.storage.connection import get_redis
 
 
 class Command(BaseCommand):

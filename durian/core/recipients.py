@@ -1,0 +1,111 @@
+"""Who receives an event: the one rule, applied to a snapshot of listeners.
+
+``recipients(snapshot, event)`` decides it for every path (the workers' fan-out, local delivery
+and replay): the listeners of the event's hook whose filters all hold on its payload, in id order,
+among those that keep events. A listener keeps events while it is **active** (they are attempted)
+or **disabled** (they become dead letters, to be re-sent once it is enabled again). A **paused**
+listener receives nothing.
+
+A ``Snapshot`` is built from plain ``ListenerView`` values, whether they come from the Redis
+listener cache (workers) or from the database (local delivery, replay).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import match
+from .event import Event
+from .index import ListenerIndex
+
+#: Listener states whose events are kept (attempted, or stored as dead letters).
+KEEPS_EVENTS = frozenset({"active", "disabled"})
+
+
+@dataclass(frozen=True)
+class ListenerView:
+    """What delivery needs of a listener: where, how to sign, its state and its filters."""
+
+    id: int
+    hook: str
+    url: str
+    all_secrets: tuple[str, ...]
+    state: str
+    filters: Mapping[str, match.Matcher]
+    previous_until: float | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.state == "active"
+
+    @property
+    def keeps_events(self) -> bool:
+        """Active, or disabled: a disabled listener's events are kept as dead letters."""
+        return self.state in KEEPS_EVENTS
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """The secrets to sign with now: the previous one only until its grace period ends."""
+        if self.previous_until is not None and time.time() >= self.previous_until:
+            return self.all_secrets[:1]
+        return self.all_secrets
+
+    @classmethod
+    def from_entry(cls, data: Mapping[str, Any]) -> ListenerView:
+        """A view of the cached (JSON) form of a listener."""
+        return cls(
+            id=int(data["id"]),
+            hook=data["hook"],
+            url=data["url"],
+            all_secrets=tuple(data["secrets"]),
+            state=data.get("state", "active"),
+            filters=match.filters_from_json(data.get("filters")),
+            previous_until=data.get("previous_until"),
+        )
+
+
+@dataclass
+class Snapshot:
+    """Listeners at one version, by id and by hook, with a fan-out index per hook.
+
+    A snapshot is never changed once built (``of``): workers share it between threads.
+    """
+
+    version: bytes | None = None
+    by_id: dict[int, ListenerView] = field(default_factory=dict)
+    by_hook: dict[str, list[ListenerView]] = field(default_factory=lambda: defaultdict(list))
+    indexes: dict[str, ListenerIndex] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, version: bytes | None, listeners: Iterable[ListenerView]) -> Snapshot:
+        """A snapshot of ``listeners``, indexed."""
+        snap = cls(version=version)
+        for listener in sorted(listeners, key=lambda x: x.id):
+            snap.by_id[listener.id] = listener
+            snap.by_hook[listener.hook].append(listener)
+        snap.indexes = {hook: _index(members) for hook, members in snap.by_hook.items()}
+        return snap
+
+    def matching(self, hook: str, payload: Mapping[str, Any]) -> list[ListenerView]:
+        """Listeners of ``hook`` that keep events and whose filters all hold on ``payload``.
+
+        Candidates come from the hook's ``ListenerIndex``, so the cost grows with the number of
+        listeners that may match rather than with all of them; the result, in id order, equals
+        testing each one.
+        """
+        index = self.indexes.get(hook)  # ``of`` indexes every hook it holds
+        return index.matching(payload) if index is not None else []
+
+
+def recipients(snapshot: Snapshot, event: Event) -> list[ListenerView]:
+    """The listeners that receive ``event``: the one rule every delivery path applies."""
+    return snapshot.matching(event.hook, event.payload)
+
+
+def _index(listeners: Iterable[ListenerView]) -> ListenerIndex:
+    """The fan-out index of the listeners that keep events (active or disabled)."""
+    return ListenerIndex(x for x in listeners if x.keeps_events)

@@ -1,0 +1,70 @@
+"""What an operator wants to know at a glance: backlog, stuck entries, outbox, dead letters."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import redis
+from django.db.models import Count, Min
+
+from ..conf import settings
+from ..models import DeadLetter, Listener, OutboxEvent
+from ..storage import stream
+
+
+def gather(client: redis.Redis) -> dict[str, Any]:
+    """The state of the pipeline as plain data (``manage.py durian_status --json`` prints it)."""
+    outbox = OutboxEvent.objects.aggregate(count=Count("id"), oldest=Min("created_at"))
+    groups = stream.groups(client)
+    for g in groups:
+        g["consumers"] = stream.consumers(client, g["name"])
+    dead = (
+        DeadLetter.objects.filter(status=DeadLetter.Status.DEAD)
+        .values("hook", "listener_id", "listener__url")
+        .annotate(count=Count("id"))
+        .order_by("hook", "listener_id")
+    )
+    return {
+        "stream": {"key": settings.STREAM_KEY, "length": stream.length(client), "groups": groups},
+        "outbox": {
+            "count": outbox["count"],
+            "oldest_age_s": round(time.time() - outbox["oldest"], 1) if outbox["oldest"] else None,
+        },
+        "dead_letters": [
+            {"hook": d["hook"], "listener": d["listener_id"], "url": d["listener__url"], "count": d["count"]}
+            for d in dead
+        ],
+        "disabled_listeners": [
+            {"id": x.pk, "hook": x.hook, "url": x.url, "reason": x.disabled_reason}
+            for x in Listener.objects.filter(state=Listener.State.DISABLED).order_by("pk")
+        ],
+    }
+
+
+def render(status: dict[str, Any]) -> list[str]:
+    """The state as lines of text."""
+    s = status["stream"]
+    lines = [f"Stream {s['key']}: {s['length']} entries"]
+    if not s["groups"]:
+        lines.append("  no consumer group yet (no worker has run)")
+    for g in s["groups"]:
+        lines.append(
+            f"  group {g['name']}: lag {g['lag']} (not yet read), pending {g['pending']} (read, not acknowledged), "
+            f"last delivered {g['last-delivered-id']}"
+        )
+        for c in g["consumers"]:
+            lines.append(f"    consumer {c['name']}: pending {c['pending']}, idle {int(c['idle']) / 1000:.1f} s")
+    o = status["outbox"]
+    age = f", oldest {o['oldest_age_s']} s old" if o["oldest_age_s"] is not None else ""
+    lines.append(f"Outbox: {o['count']} event(s) waiting for the stream{age}")
+    dead = status["dead_letters"]
+    lines.append(f"Dead letters: {sum(d['count'] for d in dead)}")
+    for d in dead:
+        lines.append(f"  {d['hook']} -> listener {d['listener']} ({d['url']}): {d['count']}")
+    disabled = status["disabled_listeners"]
+    lines.append(f"Disabled listeners: {len(disabled)}")
+    for x in disabled:
+        reason = f": {x['reason']}" if x["reason"] else ""
+        lines.append(f"  #{x['id']} {x['hook']} -> {x['url']}{reason}")
+    return lines

@@ -1,0 +1,58 @@
+"""Delivery items, and the Dramatiq messages that carry them to the ``durian.deliver`` actor.
+
+An item is one delivery (an event for one listener) as plain JSON. Messages are built here by the
+actor's name, so code that queues deliveries (fan-out, retries, replay) never imports the worker
+entry point that declares the actor (``workers.actors``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import dramatiq
+
+from ..conf import settings
+from ..core.event import Event
+
+#: The actor that delivers items. Named with the app's prefix, so no project actor replaces it.
+ACTOR_NAME = "durian.deliver"
+#: The name of that actor before 0.2; messages queued under it are still delivered for one release.
+LEGACY_ACTOR_NAME = "deliver"
+
+Item = dict[str, Any]
+
+
+def item(event: Event, listener_id: int, attempt: int = 1, replay: bool = False) -> Item:
+    """One delivery as carried in a message; ``replay`` delivers again even if delivered before."""
+    data: Item = {
+        "event": event.id,
+        "hook": event.hook,
+        "payload": event.payload,
+        "ts": event.created_at,
+        "listener": listener_id,
+        "attempt": attempt,
+    }
+    if replay:
+        data["replay"] = True
+    return data
+
+
+def event_of(data: Item) -> Event:
+    """The event an item carries."""
+    return Event(hook=data["hook"], payload=data["payload"], id=data["event"], created_at=data["ts"])
+
+
+def send(items: Sequence[Item], delay_ms: int | None = None) -> None:
+    """Queue ``items`` in messages of ``DURIAN_DELIVERY_BATCH_SIZE`` items, after ``delay_ms``."""
+    broker = dramatiq.get_broker()
+    size = max(1, int(settings.DELIVERY_BATCH_SIZE))
+    for i in range(0, len(items), size):
+        message: dramatiq.Message[Any] = dramatiq.Message(
+            queue_name=settings.QUEUE_NAME,
+            actor_name=ACTOR_NAME,
+            args=(list(items[i : i + size]),),
+            kwargs={},
+            options={},
+        )
+        broker.enqueue(message, delay=delay_ms)

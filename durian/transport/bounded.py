@@ -1,0 +1,276 @@
+"""The HTTP transport of deliveries: vetted destinations and bounded requests.
+
+``requests`` resolves a host when it connects and offers neither a total deadline nor a size cap.
+This module closes those gaps for every delivery:
+
+* ``VettedAdapter`` vets each request's host with ``durian.transport.ssrf`` and connects to the vetted
+  address itself, keeping the Host header and TLS SNI (and certificate check) on the name, so a
+  DNS answer that changes between the check and the connect (rebinding) changes nothing.
+* ``Deadline`` bounds an attempt in total: a watchdog thread cuts the socket when the time is up,
+  which stops a receiver that drips its headers or body a byte at a time (a read timeout alone
+  never fires while bytes keep coming).
+* ``post`` reads at most ``DURIAN_RESPONSE_MAX_BYTES`` of the body, undecoded (no decompression
+  bomb), and keeps only an excerpt.
+
+Redirects are never followed: the session allows none, and ``durian.core.outcome`` treats a 3xx as a
+failed attempt.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+from ..conf import settings
+from ..core.outcome import Answer
+from ..exceptions import RefusedURL
+from . import prepared, ssrf
+
+_local = threading.local()
+
+
+# -- total deadline ---------------------------------------------------------------------------
+
+
+class Deadline:
+    """The time budget of one attempt. While armed, the watchdog cuts the attempt's connection
+    when ``at`` (monotonic seconds) has passed."""
+
+    __slots__ = ("at", "connection", "expired")
+
+    def __init__(self, seconds: float) -> None:
+        self.at = time.monotonic() + seconds
+        self.connection: Any = None
+        self.expired = False
+
+    def remaining(self) -> float:
+        return self.at - time.monotonic()
+
+    def cut(self) -> bool:
+        """Shut the connection's socket down: a blocked read or write returns at once.
+
+        Returns False while there is no socket to cut yet (still connecting).
+        """
+        self.expired = True
+        sock = getattr(self.connection, "sock", None)
+        if sock is None:
+            return False
+        try:
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        except OSError:
+            pass
+        return True
+
+
+class Watchdog:
+    """One daemon thread per process that cuts armed deadlines once they pass.
+
+    It sleeps while nothing is armed and checks every ``interval`` seconds otherwise, so arming
+    costs a lock and a set insertion, not a timer thread per attempt.
+    """
+
+    interval = 0.1
+
+    def __init__(self) -> None:
+        self._armed: set[Deadline] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._pid = 0
+
+    def after_fork(self) -> None:
+        """In a forked child: no thread, no armed deadlines, a lock nobody holds."""
+        self._armed = set()
+        self._lock = threading.Lock()
+        self._pid = 0
+
+    def arm(self, deadline: Deadline) -> None:
+        with self._lock:
+            if self._pid != os.getpid():  # first use, or a forked worker process
+                self._pid = os.getpid()
+                self._wake = threading.Event()
+                threading.Thread(target=self._run, name="durian-deadlines", daemon=True).start()
+            self._armed.add(deadline)
+            self._wake.set()
+
+    def disarm(self, deadline: Deadline) -> None:
+        """After this returns, ``deadline`` is never cut."""
+        with self._lock:
+            self._armed.discard(deadline)
+
+    def _run(self) -> None:
+        wake = self._wake
+        while True:
+            wake.wait()
+            time.sleep(self.interval)
+            now = time.monotonic()
+            with self._lock:
+                for deadline in [d for d in self._armed if d.at <= now]:
+                    if deadline.cut():  # else still connecting: cut it on the next tick
+                        self._armed.discard(deadline)
+                if not self._armed:
+                    wake.clear()
+
+
+watchdog = Watchdog()
+os.register_at_fork(after_in_child=watchdog.after_fork)
+
+
+class _Bounded:
+    """Attempt-aware connection: hands itself to the current attempt's deadline before use."""
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        deadline = getattr(_local, "deadline", None)
+        if deadline is not None:
+            deadline.connection = self
+            if deadline.remaining() <= 0:  # the connect used the whole budget
+                deadline.expired = True
+                raise TimeoutError("the attempt's deadline passed before the request was sent")
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
+
+class BoundedHTTPConnection(_Bounded, HTTPConnection):
+    pass
+
+
+class BoundedHTTPSConnection(_Bounded, HTTPSConnection):
+    pass
+
+
+class _HTTPPool(HTTPConnectionPool):
+    ConnectionCls = BoundedHTTPConnection
+
+
+class _HTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = BoundedHTTPSConnection
+
+
+# -- the adapter ------------------------------------------------------------------------------
+
+
+class VettedAdapter(HTTPAdapter):
+    """A requests adapter that connects only to addresses ``durian.transport.ssrf`` allows.
+
+    The host of every request is vetted (resolved once) as it is sent; the connection goes to
+    the vetted address, while the Host header, the TLS SNI and the certificate check keep the
+    name. Raises ``ssrf.RefusedURL`` for a refused destination and ``requests.ConnectionError``
+    for a name that does not resolve.
+    """
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: Any, cert: Any = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        try:
+            target = ssrf.vet_host(host_params["scheme"], host_params["host"], host_params["port"])
+        except ssrf.UnresolvableHost as exc:
+            raise requests.ConnectionError(str(exc), request=request) from None
+        assert target is not None
+        request.headers["Host"] = target.host_header
+        if target.scheme == "https":
+            pool_kwargs["server_hostname"] = target.host
+            pool_kwargs["assert_hostname"] = target.host
+        host_params["host"] = target.connect_host
+        host_params["port"] = target.port
+        return host_params, pool_kwargs
+
+
+class DeliverySession(requests.Session):
+    """A session that never looks at redirects.
+
+    With ``allow_redirects=False`` plain requests still reads the whole body of a 3xx (to
+    prepare ``Response.next``), past any size cap. Here a redirect is just a response.
+    """
+
+    def get_redirect_target(self, resp: requests.Response) -> None:
+        return None
+
+
+def new_session() -> requests.Session:
+    """A session that vets every destination, sends only the headers given, never redirects."""
+    s = DeliverySession()
+    s.headers.clear()
+    s.trust_env = False  # no proxies or .netrc from the environment
+    s.max_redirects = 0
+    adapter = VettedAdapter()
+    s.mount("http://", adapter)
+    s.mount("https://", adapter)
+    return s
+
+
+def session() -> requests.Session:
+    """This thread's session, reused across deliveries for keep-alive."""
+    s = getattr(_local, "session", None)
+    if s is None:
+        s = _local.session = new_session()
+    return s
+
+
+# -- one bounded POST -------------------------------------------------------------------------
+
+
+def post(url: str, body: bytes, headers: Mapping[str, str]) -> Answer:
+    """POST once within the connect, read and total timeouts; never raises for network trouble.
+
+    The status decides the attempt; the body is read (undecoded) up to ``RESPONSE_MAX_BYTES``
+    and until the deadline, and only the first ``RESPONSE_EXCERPT_BYTES`` are kept.
+    """
+    started = time.monotonic()
+    total = float(settings.TOTAL_TIMEOUT)
+    timeout = (min(float(settings.CONNECT_TIMEOUT), total), min(float(settings.READ_TIMEOUT), total))
+    deadline = Deadline(total)
+    _local.deadline = deadline
+    watchdog.arm(deadline)
+    try:
+        with prepared.send(session(), url, body, headers, timeout) as r:
+            excerpt, truncated = _read_capped(r, deadline)
+            return Answer(
+                r.status_code, r.reason or "", dict(r.headers), excerpt, truncated, elapsed=time.monotonic() - started
+            )
+    except RefusedURL as exc:
+        return Answer(error=f"Refused: {exc}", refused=True, elapsed=time.monotonic() - started)
+    except (requests.RequestException, OSError) as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        if deadline.expired:
+            error = f"No complete answer within the {total:g} s deadline ({error})"
+        return Answer(error=error, elapsed=time.monotonic() - started)
+    finally:
+        watchdog.disarm(deadline)
+        _local.deadline = None
+
+
+def _read_capped(response: requests.Response, deadline: Deadline) -> tuple[bytes, bool]:
+    """Up to ``RESPONSE_MAX_BYTES`` of the raw body; ``(excerpt, truncated)``.
+
+    ``truncated`` is true when the body was cut at the cap or the deadline, and the connection
+    is then closed rather than reused.
+    """
+    cap = max(0, int(settings.RESPONSE_MAX_BYTES))
+    keep = max(0, int(settings.RESPONSE_EXCERPT_BYTES))
+    raw = response.raw
+    excerpt = bytearray()
+    seen = 0
+    try:
+        while seen <= cap and not deadline.expired:
+            chunk = raw.read1(min(65536, cap + 1 - seen) or 1, decode_content=False)
+            if not chunk:
+                return bytes(excerpt), deadline.expired
+            seen += len(chunk)
+            if len(excerpt) < keep:
+                excerpt += chunk[: keep - len(excerpt)]
+    except Exception:  # cut by the deadline, or the receiver hung up: keep what we have
+        pass
+    response.close()
+    return bytes(excerpt), True

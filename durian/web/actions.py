@@ -1,0 +1,63 @@
+"""One-click actions on a listener (POST only): pause, resume, rotate the secret, send a test event."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.views.decorators.http import require_POST
+
+from ..models import Listener
+from . import access
+from .feedback import tell
+from .listeners import reveal_secret_once
+from .sample import send_test_event
+
+
+@login_required
+@require_POST
+def pause(request: HttpRequest, pk: int) -> HttpResponse:
+    listener = access.listener(request.user, pk, "change")
+    listener.state = Listener.State.PAUSED
+    listener.save(update_fields=["state", "updated_at"])
+    tell(request, f"Listener {listener.pk} paused: it receives nothing until you resume it.")
+    return redirect("durian:listener-list")
+
+
+@login_required
+@require_POST
+def resume(request: HttpRequest, pk: int) -> HttpResponse:
+    listener = access.listener(request.user, pk, "change")
+    listener.state = Listener.State.ACTIVE
+    listener.consecutive_failures = 0
+    listener.failing_since = None
+    listener.disabled_reason = ""
+    listener.save(update_fields=["state", "consecutive_failures", "failing_since", "disabled_reason", "updated_at"])
+    tell(request, f"Listener {listener.pk} is active again.")
+    return redirect("durian:listener-list")
+
+
+@login_required
+@require_POST
+def rotate_secret(request: HttpRequest, pk: int) -> HttpResponse:
+    listener = access.listener(request.user, pk, "change")
+    listener.rotate_secret()
+    return reveal_secret_once(request, listener)
+
+
+@login_required
+@require_POST
+def send_test(request: HttpRequest, pk: int) -> HttpResponse:
+    listener = access.listener(request.user, pk, "change")
+    event, outcome = send_test_event(listener)
+    context = {
+        "listener": listener,
+        "outcome": outcome,
+        "elapsed_ms": round(outcome.elapsed * 1000),
+        "webhook_id": event.webhook_id(listener.pk),
+        "payload_json": json.dumps(event.payload, indent=2, ensure_ascii=False),
+    }
+    return TemplateResponse(request, "durian/test_result.html", context)

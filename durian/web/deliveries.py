@@ -1,0 +1,52 @@
+"""A listener's deliveries and dead letters, and retrying a dead letter."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.views.decorators.http import require_POST
+
+from ..models import DeadLetter
+from ..pipeline.resend import resend
+from . import access
+from .feedback import tell
+
+PER_PAGE = 25
+
+
+@login_required
+def delivery_list(request: HttpRequest, pk: int) -> HttpResponse:
+    listener = access.listener(request.user, pk, "view")
+    deliveries = Paginator(listener.deliveries.order_by("-created_at", "-id"), PER_PAGE)
+    letters = Paginator(listener.dead_letters.order_by("-created_at", "-id"), PER_PAGE)
+    delivery_page = deliveries.get_page(request.GET.get("page"))
+    letter_page = letters.get_page(request.GET.get("dead_page"))
+    context = {
+        "listener": listener,
+        "deliveries": delivery_page,
+        "dead_letters": letter_page,
+        "keep_dead_page": f"&dead_page={letter_page.number}",
+        "keep_page": f"&page={delivery_page.number}",
+        "can_retry": access.can(request.user, "change"),
+    }
+    return TemplateResponse(request, "durian/delivery_list.html", context)
+
+
+@login_required
+@require_POST
+def retry_dead_letter(request: HttpRequest, pk: int, letter_pk: int) -> HttpResponse:
+    listener = access.listener(request.user, pk, "change")
+    letter = get_object_or_404(listener.dead_letters.select_related("listener"), pk=letter_pk)
+    if letter.status == DeadLetter.Status.DELIVERED:
+        tell(request, "That dead letter was already delivered.", messages.INFO)
+    else:
+        delivered, _ = resend([letter])
+        if delivered:
+            tell(request, f"Dead letter {letter.webhook_id} delivered (HTTP {letter.last_status_code}).")
+        else:
+            tell(request, f"Dead letter {letter.webhook_id} failed again: {letter.last_error}", messages.ERROR)
+    return redirect("durian:listener-deliveries", pk=listener.pk)

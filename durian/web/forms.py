@@ -1,0 +1,173 @@
+"""The listener form: URL, description and one filter row per field the hook provides.
+
+Every message about a listener comes from one place: each filter row is checked with
+``Hook.validate_filters`` and the whole listener with ``durian.listeners.validate_listener``
+(the model's invariants, then the hook, its fields and the URL), and each error is shown next to
+the field it is about.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import django
+from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.validators import URLValidator
+
+from ..conf import settings as durian_settings
+from ..core import match
+from ..hook import Hook
+from ..listeners import validate_listener
+from ..models import Listener
+from .hookfields import format_value, parse_value
+
+#: The matchers offered in a filter row, in order, with the words shown for them.
+MATCHERS: list[tuple[type[match.Matcher], str]] = [
+    (match.Any, "any"),
+    (match.Is, "is"),
+    (match.Startswith, "starts with"),
+    (match.Endswith, "ends with"),
+    (match.Contains, "contains"),
+    (match.Like, "like (regular expression)"),
+]
+_BY_OP = {cls.op: cls for cls, _ in MATCHERS}
+_URL_OPTIONS: dict[str, Any] = {"assume_scheme": "https"} if django.VERSION >= (5, 0) else {}
+
+
+@dataclass(frozen=True)
+class FilterRow:
+    """One filter row as a template shows it: the payload field, its matcher and its value."""
+
+    field: str
+    matcher: forms.BoundField
+    value: forms.BoundField
+
+
+class ListenerForm(forms.Form):
+    """Create (``instance=None``) or edit a listener of ``hook``."""
+
+    url = forms.URLField(
+        label="URL",
+        max_length=2000,
+        validators=[URLValidator(schemes=["http", "https"])],
+        help_text="Where events are POSTed, e.g. https://example.com/webhooks/.",
+        widget=forms.URLInput(attrs={"autocomplete": "url", "size": 60}),
+        **_URL_OPTIONS,
+    )
+    description = forms.CharField(
+        label="Description",
+        max_length=255,
+        required=False,
+        help_text="Optional: a note for yourself.",
+        widget=forms.TextInput(attrs={"size": 60}),
+    )
+
+    def __init__(self, *args: Any, hook: Hook, instance: Listener | None = None, **kwargs: Any) -> None:
+        self.hook = hook
+        self.instance = instance or Listener(hook=hook.name)
+        initial = kwargs.setdefault("initial", {})
+        if instance is not None:
+            initial.setdefault("url", instance.url)
+            initial.setdefault("description", instance.description)
+        current = self.instance.matchers if instance is not None else {}
+        super().__init__(*args, **kwargs)
+        choices = [(cls.op, words) for cls, words in MATCHERS]
+        for name in hook.fields:
+            matcher = current.get(name, match.Any())
+            self.fields[self._op(name)] = forms.ChoiceField(
+                label=f"Matcher for {name}", choices=choices, initial=matcher.op
+            )
+            self.fields[self._value(name)] = forms.CharField(
+                label=f"Value for {name}",
+                required=False,
+                strip=False,
+                max_length=int(durian_settings.LIKE_MAX_LENGTH),
+                initial="" if isinstance(matcher, match.Any) else format_value(matcher.value),
+            )
+
+    @staticmethod
+    def _op(name: str) -> str:
+        return f"filter-{name}-op"
+
+    @staticmethod
+    def _value(name: str) -> str:
+        return f"filter-{name}-value"
+
+    def rows(self) -> list[FilterRow]:
+        """The filter rows, one per field the hook provides."""
+        return [FilterRow(name, self[self._op(name)], self[self._value(name)]) for name in self.hook.fields]
+
+    # -- validation -------------------------------------------------------------------------------
+
+    def _filters(self) -> dict[str, match.Matcher]:
+        """The matchers of the rows that hold one; a row's error goes next to its value."""
+        filters: dict[str, match.Matcher] = {}
+        for name in self.hook.fields:
+            op = self.cleaned_data.get(self._op(name))
+            text = self.cleaned_data.get(self._value(name), "")
+            if op is None or self._value(name) in self.errors:
+                continue
+            if op == match.Any.op:
+                if text:
+                    self.add_error(self._value(name), "Choose a matcher for this value, or clear it.")
+                continue
+            if text == "" and op != match.Is.op:
+                self.add_error(self._value(name), "Enter a value for this matcher, or choose “any”.")
+                continue
+            try:
+                value = parse_value(self.hook, name, text) if op == match.Is.op else text
+                matcher = _BY_OP[op](value)
+                self.hook.validate_filters({name: matcher})
+            except ValidationError as exc:
+                self.add_error(self._value(name), _messages(exc))
+                continue
+            filters[name] = matcher
+        return filters
+
+    def _post_clean(self) -> None:
+        listener = self.instance
+        filters = self._filters()
+        for name in ("url", "description"):
+            if name in self.cleaned_data:
+                setattr(listener, name, self.cleaned_data[name])
+        listener.filters = match.filters_to_json(filters)
+        try:
+            validate_listener(listener, exclude=["owner"])
+        except ValidationError as exc:
+            for key, messages in exc.message_dict.items():
+                if key in ("url", "description"):
+                    if key not in self.errors:
+                        self.add_error(key, messages)
+                elif key in self.hook.fields:
+                    if self._value(key) not in self.errors:
+                        self.add_error(self._value(key), messages)
+                else:
+                    self.add_error(None, messages if key == NON_FIELD_ERRORS else [f"{key}: {m}" for m in messages])
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        for name in self.errors:  # point assistive technology at each field's errors
+            if name in self.fields:
+                field = self.fields[name]
+                ids = [f"id_{name}_errors"] + ([f"id_{name}_helptext"] if field.help_text else [])
+                field.widget.attrs["aria-describedby"] = " ".join(ids)
+
+    # -- saving -----------------------------------------------------------------------------------
+
+    def save(self, owner: Any = None) -> Listener:
+        """Save the listener: a new one for ``owner``, or only the form's fields of an existing one."""
+        listener = self.instance
+        if listener.pk is None:
+            listener.owner = owner
+            listener.save()
+        else:  # never overwrite state or health that workers update meanwhile
+            listener.save(update_fields=["url", "description", "filters", "updated_at"])
+        return listener
+
+
+def _messages(exc: ValidationError) -> list[str]:
+    if hasattr(exc, "error_dict"):
+        return [m for messages in exc.message_dict.values() for m in messages]
+    return list(exc.messages)

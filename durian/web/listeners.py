@@ -1,0 +1,96 @@
+"""Listeners: the list, create, edit, delete, and showing a new signing secret once."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from ..models import Listener
+from ..registry import hooks
+from . import access
+from .feedback import tell
+from .forms import ListenerForm
+
+#: Session key holding the id of the listener whose secret the next page may show, once.
+REVEAL_KEY = "durian_reveal_secret"
+PER_PAGE = 50
+
+
+def reveal_secret_once(request: HttpRequest, listener: Listener) -> HttpResponse:
+    """Redirect to the page that shows ``listener``'s secret; it shows it this one time only."""
+    request.session[REVEAL_KEY] = listener.pk
+    return redirect("durian:listener-secret", pk=listener.pk)
+
+
+@login_required
+def listener_list(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    queryset = access.listeners(user, "view").order_by("hook", "id")
+    page = Paginator(queryset, PER_PAGE).get_page(request.GET.get("page"))
+    context = {
+        "page": page,
+        "listeners": page.object_list,
+        "show_owner": access.sees_all(user, "view"),
+        "can_add": access.can(user, "add"),
+        "can_change": access.can(user, "change"),
+        "can_delete": access.can(user, "delete"),
+    }
+    return TemplateResponse(request, "durian/listener_list.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def listener_create(request: HttpRequest, hook: str) -> HttpResponse:
+    access.require(request.user, "add")
+    the_hook = hooks.get(hook)
+    if the_hook is None:
+        raise Http404("No such event.")
+    form = ListenerForm(request.POST if request.method == "POST" else None, hook=the_hook)
+    if request.method == "POST" and form.is_valid():
+        listener = form.save(owner=request.user)
+        return reveal_secret_once(request, listener)
+    return TemplateResponse(request, "durian/listener_form.html", {"form": form, "hook": the_hook, "listener": None})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def listener_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    listener = access.listener(request.user, pk, "change")
+    the_hook = hooks.get(listener.hook)
+    if the_hook is None:
+        raise Http404("This listener's event is no longer offered.")
+    form = ListenerForm(request.POST if request.method == "POST" else None, hook=the_hook, instance=listener)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        tell(request, f"Listener {listener.pk} saved.")
+        return redirect("durian:listener-list")
+    return TemplateResponse(
+        request, "durian/listener_form.html", {"form": form, "hook": the_hook, "listener": listener}
+    )
+
+
+@never_cache
+@login_required
+def listener_secret(request: HttpRequest, pk: int) -> HttpResponse:
+    listener = access.listener(request.user, pk, "view")
+    shown = request.session.get(REVEAL_KEY) == listener.pk
+    if shown:
+        del request.session[REVEAL_KEY]
+    return TemplateResponse(request, "durian/listener_secret.html", {"listener": listener, "shown": shown})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def listener_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    listener = access.listener(request.user, pk, "delete")
+    if request.method == "POST":
+        text = f"Listener {listener.pk} ({listener.url}) deleted."
+        listener.delete()
+        tell(request, text)
+        return redirect("durian:listener-list")
+    return TemplateResponse(request, "durian/listener_confirm_delete.html", {"listener": listener})

@@ -1,0 +1,161 @@
+"""The explicit wiring: the actor's name, the old name for one release, the middleware check, the
+public API, one validation for every way of making a listener, and one rule for who receives."""
+
+from __future__ import annotations
+
+import html
+
+import dramatiq
+import pytest
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.test import override_settings
+
+import durian
+from durian.checks import STREAM_CONSUMER, check_dramatiq
+from durian.conf import dramatiq_broker
+from durian.conf import settings as durian_settings
+from durian.core.event import Event
+from durian.core.recipients import ListenerView, Snapshot, recipients
+from durian.models import DeadLetter, Listener
+from durian.pipeline.queue import ACTOR_NAME, LEGACY_ACTOR_NAME, item
+from example_project.people.hooks import PersonHook
+from example_project.people.models import Person
+from tests.test_delivery import LocalPersonHook, local_hook  # noqa: F401  (fixture)
+
+
+def test_the_delivery_actor_is_named_durian_deliver_on_the_configured_queue():
+    import durian.tasks  # noqa: F401
+
+    actor = dramatiq.get_broker().get_actor(ACTOR_NAME)
+    assert ACTOR_NAME == "durian.deliver"
+    assert actor.queue_name == durian_settings.QUEUE_NAME
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_message_queued_under_the_old_actor_name_is_still_delivered(worker, receiver):
+    listener = PersonHook().listener(url=receiver.url).save()
+    event = Event(hook="person", payload={"name": "Old", "address": "", "created": True})
+    message = dramatiq.Message(
+        queue_name=durian_settings.QUEUE_NAME,
+        actor_name=LEGACY_ACTOR_NAME,
+        args=([item(event, listener.pk)],),
+        kwargs={},
+        options={},
+    )
+    dramatiq.get_broker().enqueue(message)
+    (request,) = receiver.wait_for(1)
+    assert request.headers["webhook-id"] == event.webhook_id(listener.pk)
+
+
+def test_tasks_installs_the_stream_consumer_middleware_once():
+    import durian.tasks  # noqa: F401
+    from workers.middleware import StreamConsumerMiddleware, install
+
+    broker = dramatiq.get_broker()
+    install(broker)
+    assert sum(isinstance(m, StreamConsumerMiddleware) for m in broker.middleware) == 1
+
+
+def test_check_warns_when_the_broker_does_not_list_the_stream_consumer():
+    broker = dramatiq_broker("redis://127.0.0.1:6379/0")
+    assert STREAM_CONSUMER in broker["MIDDLEWARE"]
+    assert [e.id for e in check_dramatiq()] == []
+    broker["MIDDLEWARE"].remove(STREAM_CONSUMER)
+    with override_settings(DRAMATIQ_BROKER=broker):
+        assert [e.id for e in check_dramatiq()] == ["durian.W003"]
+
+
+def test_the_public_api_is_listed_for_dir_and_star_imports():
+    names = {"ModelHook", "Hook", "hooks", "Startswith", "Like", "Event", "DurianError", "listener_disabled"}
+    assert names <= set(dir(durian))
+    assert names <= set(durian.__all__)
+    for name in durian.__all__:
+        assert getattr(durian, name) is not None
+    with pytest.raises(AttributeError):
+        durian.nothing_here  # noqa: B018
+
+
+def view(id: int, state: str, **filters) -> ListenerView:
+    return ListenerView(id, "person", f"https://h.test/{id}", ("whsec_x",), state, filters)
+
+
+def test_recipients_are_active_and_disabled_listeners_whose_filters_hold_never_paused_ones():
+    from durian.core.match import Startswith
+
+    snapshot = Snapshot.of(
+        None,
+        [
+            view(1, "active"),
+            view(2, "paused"),
+            view(3, "disabled"),
+            view(4, "active", name=Startswith("X")),
+            ListenerView(5, "order", "https://h.test/5", ("whsec_x",), "active", {}),
+        ],
+    )
+    got = recipients(snapshot, Event(hook="person", payload={"name": "Joe"}))
+    assert [x.id for x in got] == [1, 3]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_local_delivery_follows_the_same_rule(local_hook, receiver, redis_client):  # noqa: F811
+    active = local_hook.listener(url=receiver.url + "/active").save()
+    paused = local_hook.listener(url=receiver.url + "/paused").save()
+    disabled = local_hook.listener(url=receiver.url + "/disabled").save()
+    Listener.objects.filter(pk=paused.pk).update(state=Listener.State.PAUSED)
+    Listener.objects.filter(pk=disabled.pk).update(state=Listener.State.DISABLED)
+    Person.objects.create(name="Joe")
+    (request,) = receiver.wait_for(1, timeout=5)
+    assert request.path.endswith("/active")
+    assert list(DeadLetter.objects.values_list("listener_id", "attempts")) == [(disabled.pk, 0)]
+    assert not active.dead_letters.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_replay_follows_the_same_rule(redis_client, receiver):
+    from durian.storage import stream
+
+    PersonHook().listener(url=receiver.url + "/active").save()
+    paused = PersonHook().listener(url=receiver.url + "/paused").save()
+    Listener.objects.filter(pk=paused.pk).update(state=Listener.State.PAUSED)
+    stream.append([Event(hook="person", payload={"name": "Joe", "address": "", "created": True})], redis_client)
+    from io import StringIO
+
+    out = StringIO()
+    call_command("durian_replay", "--since", "1h", "--dry-run", stdout=out)
+    assert "Deliveries queued: 1 to 1 listener(s)" in out.getvalue()
+
+
+@pytest.fixture
+def staff_client(client, db):
+    User.objects.create_superuser("boss", "boss@example.com", "pw")
+    client.login(username="boss", password="pw")
+    return client
+
+
+@pytest.mark.parametrize(
+    ("filters", "message"),
+    [
+        ('{"shoe_size": {"op": "is", "value": 42}}', "shoe_size: Hook 'person' has no field 'shoe_size'"),
+        ('{"name": {"op": "like", "value": "("}}', "name: "),
+        ('{"name": {"op": "bogus"}}', "name: Unknown matcher"),
+        ("[1, 2]", "Filters must be a JSON object"),
+    ],
+)
+def test_the_admin_form_validates_like_the_builder_and_shows_errors_on_the_form(staff_client, filters, message):
+    response = staff_client.post(
+        "/admin/durian/listener/add/",
+        {"hook": "person", "url": "https://client.test/hook", "filters": filters, "state": "active"},
+    )
+    assert response.status_code == 200
+    assert message in html.unescape(response.content.decode())
+    assert not Listener.objects.exists()
+
+
+def test_the_admin_form_refuses_an_unregistered_hook(staff_client):
+    response = staff_client.post(
+        "/admin/durian/listener/add/",
+        {"hook": "nope", "url": "https://client.test/hook", "filters": "{}", "state": "active"},
+    )
+    assert response.status_code == 200
+    assert "No hook named 'nope' is registered." in html.unescape(response.content.decode())
