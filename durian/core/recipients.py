@@ -37,6 +37,10 @@ class ListenerView:
     state: str
     filters: Mapping[str, match.Matcher]
     previous_until: float | None = None
+    #: Most requests in flight to it at once, across every worker (``None``: ``DURIAN_LISTENER_CONCURRENCY``).
+    concurrency: int | None = None
+    #: Most requests per second (``None``: no limit).
+    rate_limit: float | None = None
 
     @property
     def active(self) -> bool:
@@ -65,6 +69,8 @@ class ListenerView:
             state=data.get("state", "active"),
             filters=match.filters_from_json(data.get("filters")),
             previous_until=data.get("previous_until"),
+            concurrency=data.get("concurrency"),
+            rate_limit=data.get("rate_limit"),
         )
 
 

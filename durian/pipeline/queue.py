@@ -43,13 +43,23 @@ def event_of(data: Item) -> Event:
     return Event(hook=data["hook"], payload=data["payload"], id=data["event"], created_at=data["ts"])
 
 
-def send(items: Sequence[Item], delay_ms: int | None = None) -> None:
-    """Queue ``items`` in messages of ``DURIAN_DELIVERY_BATCH_SIZE`` items, after ``delay_ms``."""
+def retry_queue_name() -> str:
+    """The queue of retries and held deliveries: ``<DURIAN_QUEUE_NAME>.retry``."""
+    return f"{settings.QUEUE_NAME}.retry"
+
+
+def send(items: Sequence[Item], delay_ms: int | None = None, retry: bool = False) -> None:
+    """Queue ``items`` in messages of ``DURIAN_DELIVERY_BATCH_SIZE`` items, after ``delay_ms``.
+
+    Items are grouped by listener first, so a message carries the items of as few listeners as
+    possible. ``retry`` queues them on the retry queue, which first deliveries never wait behind.
+    """
     broker = dramatiq.get_broker()
     size = max(1, int(settings.DELIVERY_BATCH_SIZE))
+    items = sorted(items, key=lambda data: data["listener"])  # stable: commit order within a listener
     for i in range(0, len(items), size):
         message: dramatiq.Message[Any] = dramatiq.Message(
-            queue_name=settings.QUEUE_NAME,
+            queue_name=retry_queue_name() if retry else settings.QUEUE_NAME,
             actor_name=ACTOR_NAME,
             args=(list(items[i : i + size]),),
             kwargs={},
