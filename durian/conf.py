@@ -54,7 +54,10 @@ DEFAULTS: dict[str, Any] = {
     # Requests in flight to one listener at once, across every worker (a listener may set its own).
     "LISTENER_CONCURRENCY": 16,
     # How long (ms) a message waits for a free slot of a busy listener before holding its items.
-    "LANE_WAIT_MS": 1000,
+    "LANE_WAIT_MS": 50,
+    # How long (ms) a message waits for its requests; those still in flight then are handed on
+    # (recorded in Redis, settled by the thread posting them) and the message is acknowledged.
+    "HANDOFF_MS": 100,
     # Connection failures or timeouts in a row that open a listener's circuit, and its cooling
     # period (seconds): doubled each time it opens again in a row, up to the maximum.
     "CIRCUIT_FAILURES": 5,

@@ -1,7 +1,8 @@
 """The stream consumer: from the Redis Stream to ``deliver`` messages, in batches.
 
 One consumer runs in each worker process, under a name unique to the process. It reads new
-entries through the consumer group, reclaims entries that a stopped consumer left pending, matches
+entries through the consumer group, reclaims entries that a stopped consumer left pending (and
+deliveries a stopped worker had in flight), matches
 each event against the cached listeners, enqueues the deliveries, and acknowledges the entries only
 after that. It also sweeps the outbox for events that never reached the stream.
 """
@@ -20,9 +21,9 @@ import redis
 from django.db import close_old_connections
 
 from durian.conf import settings
-from durian.pipeline import dispatch
+from durian.pipeline import dispatch, queue
 from durian.pipeline.fanout import hand_off
-from durian.storage import listener_cache, stream
+from durian.storage import inflight, listener_cache, stream
 from durian.storage.connection import get_redis
 
 logger = logging.getLogger("durian.workers")
@@ -36,6 +37,17 @@ def consumer_name() -> str:
 def claim_interval() -> float:
     """How often to look for stale entries: half the idle threshold, between 50 ms and 5 s."""
     return min(5.0, max(0.05, int(settings.CLAIM_IDLE_MS) / 2000))
+
+
+def requeue_orphans(client: redis.Redis) -> int:
+    """Queue again the deliveries a dead worker had handed on while in flight (``durian.storage.inflight``)."""
+    found = inflight.due(client)
+    items = [item for item in found.values() if item is not None]
+    if items:
+        logger.warning("durian: %d delivery(ies) in flight in a worker that stopped; queueing them again", len(items))
+        queue.send(items, retry=True)
+    inflight.done(client, list(found))
+    return len(items)
 
 
 class StreamConsumer:
@@ -81,6 +93,7 @@ class StreamConsumer:
                         client,
                         stream.claim_stale(client, self.name, int(settings.CLAIM_IDLE_MS), int(settings.BATCH_SIZE)),
                     )
+                    requeue_orphans(client)
                 if now >= next_sweep:
                     next_sweep = now + float(settings.SWEEP_INTERVAL)
                     self._sweep(client)

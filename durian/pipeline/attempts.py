@@ -53,10 +53,13 @@ class Attempt:
 
 
 Settle = Callable[[Attempt, Outcome], None]
+Made = list[tuple[Attempt, Outcome]]
 #: Posts a batch with the given one-attempt function: returns the attempts made and those held
-#: (each with the time it may come back).
+#: (each with the time it may come back). Attempts still in flight when it returns are settled
+#: later, by the thread that makes them, through the given settle function.
 Send = Callable[
-    [Sequence[Attempt], Callable[[Attempt], Outcome]], tuple[list[tuple[Attempt, Outcome]], list[tuple[Attempt, float]]]
+    [Sequence[Attempt], Callable[[Attempt], Outcome], Callable[[Made], None]],
+    tuple[Made, list[tuple[Attempt, float]]],
 ]
 
 
@@ -81,7 +84,7 @@ def run(
     attempts: Iterable[Attempt], policy: Policy, client: redis.Redis | None = None
 ) -> list[tuple[Attempt, Outcome]]:
     """Attempt each delivery once and settle it by ``policy``; returns the attempts made."""
-    made: list[tuple[Attempt, Outcome]] = []
+    made: Made = []
     ready: list[Attempt] = []
     gone: set[int] = set()  # answered 410 Gone earlier in this batch: disabled now
     for attempt in attempts:
@@ -99,7 +102,7 @@ def run(
         return outcome
 
     if policy.send is not None:
-        made, held = policy.send(ready, post)
+        made, held = policy.send(ready, post, lambda late: settle(late, policy, client))
         if held and policy.on_held:
             policy.on_held(held)
     else:
@@ -111,6 +114,14 @@ def run(
             made.append((attempt, outcome))
             if outcome.gone:
                 gone.add(attempt.listener.id)
+    settle(made, policy, client)
+    return made
+
+
+def settle(made: Made, policy: Policy, client: redis.Redis | None = None) -> None:
+    """Store the records of attempts made, feed health, and retry or dead-letter each failure."""
+    if not made:
+        return
     rows = [recorder.row(a.event, a.listener.id, a.number, outcome) for a, outcome in made]
     if policy.records == "batched":
         recorder.recorder.save(rows)  # failures now, successes in the next background batch
@@ -121,7 +132,6 @@ def run(
         for a, outcome in made:
             if not outcome.ok:
                 policy.on_failure(a, outcome)
-    return made
 
 
 def _refuse(attempt: Attempt, state: str, policy: Policy) -> None:

@@ -59,8 +59,8 @@ def deliver(items: Sequence[queue.Item]) -> None:
     circuit.held(client, {k: -n for k, n in back.items()})
     leases = patiently(lambda: Leases.take(client, batch), "take idempotency leases")
 
-    def send(ready: Sequence[attempts.Attempt], post: lanes.Post) -> tuple[list, list]:
-        sent = lanes.send(ready, post, client)
+    def send(ready: Sequence[attempts.Attempt], post: lanes.Post, settle: lanes.Settle) -> tuple[list, list]:
+        sent = lanes.send(ready, post, settle, client)
         return sent.made, sent.held
 
     policy = attempts.Policy(

@@ -41,13 +41,16 @@ from dramatiq.rate_limits.backends import RedisBackend
 from ..conf import settings
 from ..core.outcome import Outcome
 from ..core.recipients import ListenerView
-from ..storage import circuit
+from ..storage import circuit, inflight
 from ..storage.connection import patiently
 from .attempts import Attempt
 
 logger = logging.getLogger("durian.workers")
 
 Post = Callable[[Attempt], Outcome]
+#: How long items held for a busy listener (at its cap, or slow) wait before they come back.
+HOLD_SECONDS = 1.0
+Settle = Callable[[list[tuple[Attempt, Outcome]]], None]
 
 
 @dataclass
@@ -85,6 +88,14 @@ def pool(kind: str) -> ThreadPoolExecutor:
         return _pools[key]
 
 
+def drain(timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for this process's requests in flight to settle (shutdown)."""
+    deadline = time.monotonic() + timeout
+    while in_flight() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not in_flight()
+
+
 def _take_local(listener_id: int, cap: int, want: int) -> int:
     with _lock:
         n = max(0, min(want, cap - _local[listener_id]))
@@ -119,6 +130,8 @@ class Lane:
         self.client = client
         self.lock = threading.Lock()
         self.made: list[tuple[Attempt, Outcome]] = []
+        self.active: dict[str, Attempt] = {}  # posting now, by webhook-id
+        self.late: Callable[[Attempt, Outcome], None] | None = None  # set once handed on
         self.stop_until = 0.0  # the circuit opened: hold the rest until then
         self.fails_seen = gate.fails > 0
         self.probing = gate.state == "probe"
@@ -130,12 +143,17 @@ class Lane:
         with self.lock:
             if self.stop_until or not self.todo:
                 return None
-            return self.todo.popleft()
+            attempt = self.todo.popleft()
+            self.active[attempt.webhook_id] = attempt
+            return attempt
 
     def settle(self, attempt: Attempt, outcome: Outcome) -> None:
-        """Keep the outcome, and feed the listener's circuit."""
+        """Keep the outcome (or settle it here, once handed on), and feed the listener's circuit."""
         with self.lock:
-            self.made.append((attempt, outcome))
+            self.active.pop(attempt.webhook_id, None)
+            late = self.late
+            if late is None:
+                self.made.append((attempt, outcome))
         if is_down(outcome):
             self.fails_seen = True
             until = circuit.down(self.client, self.listener.id)
@@ -149,6 +167,18 @@ class Lane:
             with self.lock:
                 self.stop_until = time.time()  # the listener is being disabled: the rest go to dead letters
         self.probing = False
+        if late is not None:
+            late(attempt, outcome)
+
+    def hand_on(self, late: Callable[[Attempt, Outcome], None]) -> dict[str, Attempt]:
+        """From now on, requests in flight settle by themselves through ``late``; returns them.
+
+        The items not started yet stay in ``todo``, to be held.
+        """
+        with self.lock:
+            self.late = late
+            self.stop_until = self.stop_until or time.time() + HOLD_SECONDS
+            return dict(self.active)
 
     def run(self, post: Post) -> None:
         """A pool thread's work: take a slot, then post items until none are left (or the circuit opens)."""
@@ -187,6 +217,7 @@ class Lane:
         except Exception:
             logger.exception("durian: delivering %s failed; holding it", attempt.webhook_id)
             with self.lock:
+                self.active.pop(attempt.webhook_id, None)
                 self.todo.appendleft(attempt)
                 self.stop_until = self.stop_until or time.time() + 1.0
             return False
@@ -207,8 +238,8 @@ class Lane:
             time.sleep(0.02)
 
     def held_until(self) -> float:
-        """When the items left should come back."""
-        return self.stop_until or time.time() + int(settings.LANE_WAIT_MS) / 1000
+        """When the items left should come back: when the circuit half-opens, else in a second."""
+        return self.stop_until or time.time() + HOLD_SECONDS
 
 
 def _slot_ttl() -> int:
@@ -229,8 +260,13 @@ def _rate_limiter(client: redis.Redis, listener: ListenerView) -> BucketRateLimi
 # -- a message: its lanes, posted in the pool --------------------------------------------------------
 
 
-def send(attempts: Sequence[Attempt], post: Post, client: redis.Redis) -> Sent:
-    """Post ``attempts`` in per-listener lanes on this process's pool; wait until each is settled."""
+def send(attempts: Sequence[Attempt], post: Post, settle: Settle, client: redis.Redis) -> Sent:
+    """Post ``attempts`` in per-listener lanes on this process's pool.
+
+    Waits until each attempt is settled, or up to ``DURIAN_HANDOFF_MS``: then the requests still in
+    flight are handed on (``durian.storage.inflight``) and settle through ``settle`` when they end,
+    and the items not started yet are held.
+    """
     sent = Sent()
     groups: dict[tuple[int, bool], list[Attempt]] = defaultdict(list)
     for a in attempts:
@@ -256,7 +292,7 @@ def send(attempts: Sequence[Attempt], post: Post, client: redis.Redis) -> Sent:
     while waiting and time.monotonic() < deadline:  # at this process's cap: wait a little for a slot
         time.sleep(0.02)
         waiting = [(lane, executor) for lane, executor in waiting if not _start(lane, executor, post, futures)]
-    _wait(futures)
+    _wait(futures, [lane for lane, _ in lanes], settle, client)
     for lane, _ in lanes:
         sent.made.extend(lane.made)
         until = lane.held_until()
@@ -274,8 +310,28 @@ def _start(lane: Lane, executor: ThreadPoolExecutor, post: Post, futures: list[F
     return n > 0
 
 
-def _wait(futures: list[Future[None]]) -> None:
-    for f in wait(futures).done:
+def _wait(futures: list[Future[None]], lanes: list[Lane], settle: Settle, client: redis.Redis) -> None:
+    """Wait for the lanes' threads, up to ``DURIAN_HANDOFF_MS``; then hand on what is in flight."""
+    done, pending = wait(futures, timeout=int(settings.HANDOFF_MS) / 1000)
+    if pending:
+
+        def late(attempt: Attempt, outcome: Outcome) -> None:
+            try:
+                settle([(attempt, outcome)])
+            except Exception:  # its in-flight record stays: the delivery comes back through it
+                logger.exception("durian: could not settle %s", attempt.webhook_id)
+                return
+            inflight.done(client, [attempt.webhook_id])
+
+        handed: dict[str, Attempt] = {}
+        for lane in lanes:
+            handed.update(lane.hand_on(late))
+        try:
+            inflight.hand_on(client, {k: a.context for k, a in handed.items()})
+        except redis.RedisError as exc:  # cannot hand them on: wait for them here instead
+            logger.warning("durian: could not hand on %d request(s) in flight (%s); waiting", len(handed), exc)
+            done, pending = wait(futures)
+    for f in done:
         exc = f.exception()
         if exc is not None:
             logger.error("durian: a delivery lane failed", exc_info=exc)

@@ -76,7 +76,9 @@ def patiently(call: Callable[[], T], what: str) -> T:
         except UNREACHABLE as exc:
             if time.monotonic() + delay > deadline:
                 raise
-            logger.warning("durian: Redis unreachable while trying to %s (%s); trying again in %.1f s", what, exc, delay)
+            logger.warning(
+                "durian: Redis unreachable while trying to %s (%s); trying again in %.1f s", what, exc, delay
+            )
             time.sleep(delay)
             delay = min(5.0, delay * 2)
 
