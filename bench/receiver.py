@@ -47,8 +47,13 @@ class State:
         self.tokens.append((m.group(1).decode() if m else "", now))
 
     def stats(self, with_tokens: bool) -> bytes:
-        data = {"count": self.count, "first": self.first, "last": self.last, "max_in_flight": self.max_in_flight,
-                "hole_hits": self.hole_hits}
+        data = {
+            "count": self.count,
+            "first": self.first,
+            "last": self.last,
+            "max_in_flight": self.max_in_flight,
+            "hole_hits": self.hole_hits,
+        }
         if with_tokens:
             data["tokens"] = self.tokens
         return json.dumps(data).encode()

@@ -60,7 +60,7 @@ def deliver(items: Sequence[queue.Item]) -> None:
     leases = patiently(lambda: Leases.take(client, batch), "take idempotency leases")
 
     def send(ready: Sequence[attempts.Attempt], post: lanes.Post, settle: lanes.Settle) -> tuple[list, list]:
-        sent = lanes.send(ready, post, settle, client)
+        sent = lanes.send(ready, post, settle, leases.hold, client)
         return sent.made, sent.held
 
     policy = attempts.Policy(

@@ -51,6 +51,7 @@ Post = Callable[[Attempt], Outcome]
 #: How long items held for a busy listener (at its cap, or slow) wait before they come back.
 HOLD_SECONDS = 1.0
 Settle = Callable[[list[tuple[Attempt, Outcome]]], None]
+Hold = Callable[[list[tuple[Attempt, float]]], None]
 
 
 @dataclass
@@ -132,6 +133,8 @@ class Lane:
         self.made: list[tuple[Attempt, Outcome]] = []
         self.active: dict[str, Attempt] = {}  # posting now, by webhook-id
         self.late: Callable[[Attempt, Outcome], None] | None = None  # set once handed on
+        self.leftover: Callable[[list[tuple[Attempt, float]]], None] | None = None  # set once handed on
+        self.workers = 0  # pool threads working on this lane now
         self.stop_until = 0.0  # the circuit opened: hold the rest until then
         self.fails_seen = gate.fails > 0
         self.probing = gate.state == "probe"
@@ -170,15 +173,23 @@ class Lane:
         if late is not None:
             late(attempt, outcome)
 
-    def hand_on(self, late: Callable[[Attempt, Outcome], None]) -> dict[str, Attempt]:
-        """From now on, requests in flight settle by themselves through ``late``; returns them.
-
-        The items not started yet stay in ``todo``, to be held.
-        """
+    def hand_on(
+        self, late: Callable[[Attempt, Outcome], None], leftover: Callable[[list[tuple[Attempt, float]]], None]
+    ) -> dict[str, Attempt]:
+        """Let the lane's threads go on alone: each attempt settles through ``late`` and items the
+        lane does not post (its circuit opened) go to ``leftover``. Returns the attempts handed on
+        (in flight, and not started yet); none when no thread works on the lane any more."""
         with self.lock:
-            self.late = late
-            self.stop_until = self.stop_until or time.time() + HOLD_SECONDS
-            return dict(self.active)
+            if not self.workers:
+                return {}
+            self.late, self.leftover = late, leftover
+            handed = dict(self.active)
+            handed.update((a.webhook_id, a) for a in self.todo)
+            return handed
+
+    def started(self, n: int) -> None:
+        with self.lock:
+            self.workers += n
 
     def run(self, post: Post) -> None:
         """A pool thread's work: take a slot, then post items until none are left (or the circuit opens)."""
@@ -187,6 +198,18 @@ class Lane:
                 logger.info("durian: listener %s is at its concurrency cap; holding", self.listener.id)
         finally:
             _give_local(self.listener.id)
+            with self.lock:
+                self.workers -= 1
+                last = not self.workers
+                leftover, rest = self.leftover, list(self.todo)
+                if last and leftover is not None:
+                    self.todo.clear()
+            if last and leftover is not None and rest:
+                until = self.held_until()
+                try:
+                    leftover([(a, until) for a in rest])
+                except Exception:  # their in-flight records stay: they come back through them
+                    logger.exception("durian: could not hold %d delivery(ies)", len(rest))
 
     def _with_slot(self, post: Post) -> bool:
         deadline = time.monotonic() + int(settings.LANE_WAIT_MS) / 1000
@@ -260,12 +283,12 @@ def _rate_limiter(client: redis.Redis, listener: ListenerView) -> BucketRateLimi
 # -- a message: its lanes, posted in the pool --------------------------------------------------------
 
 
-def send(attempts: Sequence[Attempt], post: Post, settle: Settle, client: redis.Redis) -> Sent:
+def send(attempts: Sequence[Attempt], post: Post, settle: Settle, hold: Hold, client: redis.Redis) -> Sent:
     """Post ``attempts`` in per-listener lanes on this process's pool.
 
-    Waits until each attempt is settled, or up to ``DURIAN_HANDOFF_MS``: then the requests still in
-    flight are handed on (``durian.storage.inflight``) and settle through ``settle`` when they end,
-    and the items not started yet are held.
+    Waits until each attempt is settled, or up to ``DURIAN_HANDOFF_MS``: then the lanes still
+    working are handed on (``durian.storage.inflight``): their threads go on alone, settling each
+    attempt through ``settle`` and holding what they do not post through ``hold``.
     """
     sent = Sent()
     groups: dict[tuple[int, bool], list[Attempt]] = defaultdict(list)
@@ -292,11 +315,13 @@ def send(attempts: Sequence[Attempt], post: Post, settle: Settle, client: redis.
     while waiting and time.monotonic() < deadline:  # at this process's cap: wait a little for a slot
         time.sleep(0.02)
         waiting = [(lane, executor) for lane, executor in waiting if not _start(lane, executor, post, futures)]
-    _wait(futures, [lane for lane, _ in lanes], settle, client)
+    _wait(futures, [lane for lane, _ in lanes], settle, hold, client)
     for lane, _ in lanes:
-        sent.made.extend(lane.made)
-        until = lane.held_until()
-        sent.held.extend((a, until) for a in lane.todo)
+        with lane.lock:
+            sent.made.extend(lane.made)
+            if lane.late is None:  # not handed on: what it did not post is held
+                until = lane.held_until()
+                sent.held.extend((a, until) for a in lane.todo)
     return sent
 
 
@@ -306,12 +331,13 @@ def _start(lane: Lane, executor: ThreadPoolExecutor, post: Post, futures: list[F
         return True
     cap = concurrency(lane.listener)
     n = _take_local(lane.listener.id, cap, min(cap, len(lane.todo)))
+    lane.started(n)
     futures.extend(executor.submit(lane.run, post) for _ in range(n))
     return n > 0
 
 
-def _wait(futures: list[Future[None]], lanes: list[Lane], settle: Settle, client: redis.Redis) -> None:
-    """Wait for the lanes' threads, up to ``DURIAN_HANDOFF_MS``; then hand on what is in flight."""
+def _wait(futures: list[Future[None]], lanes: list[Lane], settle: Settle, hold: Hold, client: redis.Redis) -> None:
+    """Wait for the lanes' threads, up to ``DURIAN_HANDOFF_MS``; then hand on the lanes still working."""
     done, pending = wait(futures, timeout=int(settings.HANDOFF_MS) / 1000)
     if pending:
 
@@ -323,9 +349,13 @@ def _wait(futures: list[Future[None]], lanes: list[Lane], settle: Settle, client
                 return
             inflight.done(client, [attempt.webhook_id])
 
+        def leftover(held: list[tuple[Attempt, float]]) -> None:
+            hold(held)
+            inflight.done(client, [a.webhook_id for a, _ in held])
+
         handed: dict[str, Attempt] = {}
         for lane in lanes:
-            handed.update(lane.hand_on(late))
+            handed.update(lane.hand_on(late, leftover))
         try:
             inflight.hand_on(client, {k: a.context for k, a in handed.items()})
         except redis.RedisError as exc:  # cannot hand them on: wait for them here instead
