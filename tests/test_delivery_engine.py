@@ -93,3 +93,36 @@ def test_many_requests_are_in_flight_to_a_slow_receiver(worker, receiver):
             Person.objects.create(name=f"p{i}")
     receiver.wait_for(100, timeout=60)
     assert receiver.max_in_flight == 16  # the listener's default cap, not one per Dramatiq thread (4)
+
+
+def test_an_open_circuit_shows_in_status_admin_and_the_listener_pages(redis_client, admin_client):
+    from django.core.management import call_command
+
+    listener = PersonHook().listener(url="http://127.0.0.1:9/hook").save()
+    for _ in range(5):
+        circuit.down(redis_client, listener.pk)
+    circuit.held(redis_client, {listener.pk: 14})
+    words = circuit.describe([listener.pk], redis_client)[listener.pk]
+    assert words.startswith("circuit open until ") and words.endswith(", 14 waiting")
+
+    import io
+
+    out = io.StringIO()
+    call_command("durian_status", stdout=out)
+    assert f"listener {listener.pk}: circuit open until" in out.getvalue()
+    assert words in admin_client.get("/admin/durian/listener/").content.decode()
+    assert words in admin_client.get(f"/admin/durian/listener/{listener.pk}/change/").content.decode()
+    assert words in admin_client.get("/webhooks/").content.decode()
+
+
+def test_a_listener_takes_its_own_cap_and_rate_from_the_builder_and_the_form(redis_client):
+    from durian.storage import listener_cache
+
+    listener = PersonHook().listener(url="http://127.0.0.1:9/hook", max_in_flight=4, rate_limit=2.5).save()
+    view = listener_cache.view(listener)
+    assert (view.concurrency, view.rate_limit) == (4, 2.5)
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError) as caught:
+        PersonHook().listener(url="http://127.0.0.1:9/hook", max_in_flight=0).save()
+    assert "max_in_flight" in caught.value.message_dict

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import redis
 
 from ..conf import settings
+from .connection import get_redis
 
 logger = logging.getLogger("durian.circuit")
 
@@ -183,6 +184,27 @@ def state(client: redis.Redis, listener_ids: Iterable[int]) -> dict[int, Circuit
         name = "closed" if until == 0 else ("open" if now < until else "half-open")
         out[listener_id] = Circuit(listener_id, name, until, int(fails or 0), max(0, int(waiting or 0)))
     return out
+
+
+def describe(listener_ids: Iterable[int], client: redis.Redis | None = None) -> dict[int, str]:
+    """Each listener's circuit in words, for pages; never raises (Redis down: says so)."""
+    ids = list(listener_ids)
+    try:
+        found = state(client or get_redis("request"), ids)
+    except redis.RedisError:
+        return dict.fromkeys(ids, "circuit unknown (Redis unreachable)")
+    return {i: c.describe() for i, c in found.items()}
+
+
+def troubled(client: redis.Redis) -> list[Circuit]:
+    """Every circuit not closed, or with deliveries waiting (``durian_status``)."""
+    ids = []
+    for name in client.scan_iter(match=f"{settings.KEY_PREFIX}:circuit:*", count=500):
+        tail = (name.decode() if isinstance(name, bytes) else name).rsplit(":", 1)[1]
+        if tail.isdigit():
+            ids.append(int(tail))
+    found = state(client, sorted(ids))
+    return [c for c in found.values() if c.state != "closed" or c.waiting]
 
 
 def reset(client: redis.Redis, listener_id: int) -> None:
