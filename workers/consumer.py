@@ -23,7 +23,7 @@ from django.db import close_old_connections
 from durian.conf import settings
 from durian.pipeline import dispatch, queue
 from durian.pipeline.fanout import hand_off
-from durian.storage import inflight, listener_cache, stream
+from durian.storage import inflight, later, listener_cache, stream
 from durian.storage.connection import get_redis
 
 logger = logging.getLogger("durian.workers")
@@ -37,6 +37,17 @@ def consumer_name() -> str:
 def claim_interval() -> float:
     """How often to look for stale entries: half the idle threshold, between 50 ms and 5 s."""
     return min(5.0, max(0.05, int(settings.CLAIM_IDLE_MS) / 2000))
+
+
+def queue_due(client: redis.Redis) -> int:
+    """Move the deliveries kept for later (retries, held items) onto the queue once due."""
+    moved = 0
+    while batches := later.take_due(client):
+        for _, items, retry in batches:
+            queue.send(items, retry=retry)
+            moved += len(items)
+        later.remove(client, [batch for batch, _, _ in batches])
+    return moved
 
 
 def requeue_orphans(client: redis.Redis) -> int:
@@ -98,6 +109,7 @@ class StreamConsumer:
                     next_sweep = now + float(settings.SWEEP_INTERVAL)
                     self._sweep(client)
                 self._handle(client, stream.read(client, self.name, int(settings.BATCH_SIZE), int(settings.BLOCK_MS)))
+                queue_due(client)
                 failures = 0
             except Exception as exc:  # keep consuming whatever happens; say why
                 failures += 1

@@ -22,8 +22,9 @@ acknowledged only when ``deliver`` returns, so work it keeps in hand is never lo
   that delivery is then possible, never a loss);
 - the lane limiters: fall back to the in-process cap (``durian.pipeline.lanes``);
 - the circuit and health counters: logged and dropped (bookkeeping only);
-- queueing retries, held and busy items (the broker), and "was it delivered meanwhile" before a
-  dead letter: wait for Redis, then go on.
+- queueing retries, held and busy items (kept in Redis until due, ``durian.storage.later``: not
+  in Dramatiq's delay queues, whose fetched copies a worker drops when Redis goes away), and "was
+  it delivered meanwhile" before a dead letter: wait for Redis, then go on.
 
 After ``DURIAN_REDIS_OUTAGE_WAIT`` seconds the error is raised: the message fails and Dramatiq's
 retries take it from there (once Redis answers, it is delivered again; leases prevent doubles).

@@ -7,6 +7,7 @@ entry point that declares the actor (``workers.actors``).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +15,8 @@ import dramatiq
 
 from ..conf import settings
 from ..core.event import Event
+from ..storage import later
+from ..storage.connection import get_redis
 
 #: The actor that delivers items. Named with the app's prefix, so no project actor replaces it.
 ACTOR_NAME = "durian.deliver"
@@ -53,7 +56,11 @@ def send(items: Sequence[Item], delay_ms: int | None = None, retry: bool = False
 
     Items are grouped by listener first, so a message carries the items of as few listeners as
     possible. ``retry`` queues them on the retry queue, which first deliveries never wait behind.
+    Delayed items wait in Redis (``durian.storage.later``), not in Dramatiq's delay queues.
     """
+    if delay_ms:
+        later.add(get_redis("worker"), items, time.time() + delay_ms / 1000, retry)
+        return
     broker = dramatiq.get_broker()
     size = max(1, int(settings.DELIVERY_BATCH_SIZE))
     items = sorted(items, key=lambda data: data["listener"])  # stable: commit order within a listener
@@ -65,4 +72,4 @@ def send(items: Sequence[Item], delay_ms: int | None = None, retry: bool = False
             kwargs={},
             options={},
         )
-        broker.enqueue(message, delay=delay_ms)
+        broker.enqueue(message)
