@@ -18,8 +18,8 @@ acknowledged only when ``deliver`` returns, so work it keeps in hand is never lo
 
 - the listener snapshot, the leases, the circuits (before posting): wait for Redis
   (``durian.storage.connection.patiently``), then go on; nothing was posted yet;
-- the lease's outcome after a POST: logged and dropped; the lease runs out by itself (a repeat of
-  that delivery is then possible, never a loss);
+- the lease's outcome after a POST: a success waits for Redis (its "done" mark prevents a second
+  webhook); a failure's lease release is logged and dropped (the lease runs out by itself);
 - the lane limiters: fall back to the in-process cap (``durian.pipeline.lanes``);
 - the circuit and health counters: logged and dropped (bookkeeping only);
 - queueing retries, held and busy items (kept in Redis until due, ``durian.storage.later``: not
@@ -129,7 +129,10 @@ class Leases:
         if attempt.webhook_id not in self.held:
             return
         try:
-            idempotency.finish(self.client, attempt.webhook_id, self.token, outcome.ok)
+            if outcome.ok:  # wait for Redis: a "done" mark lost is a webhook sent twice later
+                patiently(lambda: idempotency.finish(self.client, attempt.webhook_id, self.token, True), "mark done")
+            else:
+                idempotency.finish(self.client, attempt.webhook_id, self.token, False)
         except redis.RedisError as exc:  # the lease runs out by itself
             logger.warning("durian: could not record the outcome of %s: %s", attempt.webhook_id, exc)
 
