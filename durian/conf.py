@@ -63,6 +63,8 @@ DEFAULTS: dict[str, Any] = {
     "CIRCUIT_FAILURES": 5,
     "CIRCUIT_COOLING": 10.0,
     "CIRCUIT_COOLING_MAX": 600.0,
+    # How long (seconds) a paused listener's events are kept for it; older ones are dropped.
+    "PAUSED_RETENTION": 7 * 24 * 3600,
     # How long (seconds) a delivery in hand waits for an unreachable Redis before failing its message.
     "REDIS_OUTAGE_WAIT": 300.0,
     # Records of successful attempts are stored in the background, in one batch every this many

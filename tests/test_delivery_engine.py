@@ -126,3 +126,43 @@ def test_a_listener_takes_its_own_cap_and_rate_from_the_builder_and_the_form(red
     with pytest.raises(ValidationError) as caught:
         PersonHook().listener(url="http://127.0.0.1:9/hook", max_in_flight=0).save()
     assert "max_in_flight" in caught.value.message_dict
+
+
+def test_a_paused_listener_gets_the_events_it_missed_once_resumed(worker, receiver, settings):
+    settings.DURIAN_SWEEP_INTERVAL = 0.3
+    from durian.models import Listener
+
+    listener = PersonHook().listener(url=receiver.url).save()
+    listener.state = Listener.State.PAUSED
+    listener.save()
+    for i in range(20):
+        Person.objects.create(name=f"p{i}")
+    time.sleep(2)
+    assert receiver.requests == []
+    from durian.storage import parked
+
+    wait_until(lambda: parked.count(get_redis("worker"), listener.pk) == 20, what="events kept")
+    listener.enable()
+    receiver.wait_for(20, timeout=30)
+    assert {r.json()["name"] for r in receiver.delivered} == {f"p{i}" for i in range(20)}
+    assert parked.count(get_redis("worker"), listener.pk) == 0
+
+
+def test_a_paused_listener_keeps_events_only_for_the_retention_period(worker, receiver, settings):
+    settings.DURIAN_SWEEP_INTERVAL = 0.3
+    settings.DURIAN_PAUSED_RETENTION = 1.0
+    from durian.models import Listener
+    from durian.storage import parked
+
+    listener = PersonHook().listener(url=receiver.url).save()
+    listener.state = Listener.State.PAUSED
+    listener.save()
+    Person.objects.create(name="old")
+    wait_until(lambda: parked.count(get_redis("worker"), listener.pk) == 1, what="kept")
+    time.sleep(1.5)
+    wait_until(lambda: parked.count(get_redis("worker"), listener.pk) == 0, what="dropped after the retention")
+    listener.enable()
+    Person.objects.create(name="new")
+    receiver.wait_for(1)
+    time.sleep(1)
+    assert [r.json()["name"] for r in receiver.delivered] == ["new"]

@@ -23,7 +23,7 @@ from django.db import close_old_connections
 from durian.conf import settings
 from durian.pipeline import dispatch, queue
 from durian.pipeline.fanout import hand_off
-from durian.storage import inflight, later, listener_cache, stream
+from durian.storage import inflight, later, listener_cache, parked, stream
 from durian.storage.connection import get_redis
 
 logger = logging.getLogger("durian.workers")
@@ -47,6 +47,26 @@ def queue_due(client: redis.Redis) -> int:
             queue.send(items, retry=retry)
             moved += len(items)
         later.remove(client, [batch for batch, _, _ in batches])
+    return moved
+
+
+def release_parked(client: redis.Redis, batch: int = 500) -> int:
+    """Queue, oldest first, the events kept for listeners that are no longer paused."""
+    snapshot = listener_cache.snapshots.get(client)
+    moved = 0
+    for listener_id in parked.listeners(client):
+        listener = snapshot.by_id.get(listener_id)
+        if listener is None:
+            parked.drop(client, listener_id)
+            continue
+        if listener.state == "paused":
+            parked.expire(client, listener_id)
+            continue
+        while items := parked.peek(client, listener_id, batch):
+            queue.send(items)
+            parked.drop(client, listener_id, len(items))
+            moved += len(items)
+        parked.drop(client, listener_id, 0)
     return moved
 
 
@@ -128,5 +148,6 @@ class StreamConsumer:
             while dispatch.sweep() and not self._stop.is_set():
                 pass
             listener_cache.ensure_fresh(client)
+            release_parked(client)
         finally:
             close_old_connections()

@@ -1,7 +1,8 @@
 """What the ``durian.deliver`` actor does with one message of delivery items.
 
 1. ``resolve``: find each item's listener in the worker's listener snapshot (a deleted listener's
-   items are dropped, with a log line);
+   items are dropped, with a log line); a paused listener's items are kept for it
+   (``durian.storage.parked``);
 2. ``Leases.take``: one pipelined round trip takes the idempotency lease of every item
    (``durian.storage.idempotency``): items delivered already are skipped, items another worker
    holds are looked at again later;
@@ -44,7 +45,7 @@ from ..conf import settings
 from ..core import schedule
 from ..core.outcome import Outcome
 from ..core.recipients import Snapshot
-from ..storage import circuit, deadletters, idempotency, listener_cache
+from ..storage import circuit, deadletters, idempotency, listener_cache, parked
 from ..storage.connection import get_redis, patiently
 from . import attempts, lanes, queue
 
@@ -56,6 +57,10 @@ def deliver(items: Sequence[queue.Item]) -> None:
     client = get_redis("worker")
     snapshot = patiently(lambda: listener_cache.snapshots.get(client), "load listeners")
     batch = resolve(items, snapshot)
+    paused = [a.context for a in batch if a.listener.state == "paused"]
+    if paused:  # kept until the listener is resumed
+        patiently(lambda: parked.park(client, paused), "keep a paused listener's events")
+        batch = [a for a in batch if a.listener.state != "paused"]
     back = Counter(int(data["listener"]) for data in items if data.get("held"))
     circuit.held(client, {k: -n for k, n in back.items()})
     leases = patiently(lambda: Leases.take(client, batch), "take idempotency leases")
