@@ -95,8 +95,11 @@ def _make(url: str, purpose: Purpose) -> redis.Redis:
             health_check_interval=0,
         )
     block = int(settings.BLOCK_MS) / 1000
+    # every delivery thread may hold a connection at once, besides Dramatiq's threads and the consumer
+    threads = int(settings.DELIVERY_CONCURRENCY) + int(settings.RETRY_CONCURRENCY)
     return redis.Redis.from_url(
         url,
+        max_connections=threads + 100,
         socket_timeout=block + 10,
         socket_connect_timeout=5,
         socket_keepalive=True,
