@@ -77,6 +77,7 @@ def concurrency(listener: ListenerView) -> int:
 _lock = threading.Lock()
 _pools: dict[tuple[int, str], ThreadPoolExecutor] = {}
 _local: dict[int, int] = defaultdict(int)  # listener id -> requests in flight in this process
+_answered: dict[int, float] = {}  # listener id -> when a request to it last ended (monotonic)
 
 
 def pool(kind: str) -> ThreadPoolExecutor:
@@ -152,6 +153,7 @@ class Lane:
 
     def settle(self, attempt: Attempt, outcome: Outcome) -> None:
         """Keep the outcome (or settle it here, once handed on), and feed the listener's circuit."""
+        _answered[self.listener.id] = time.monotonic()
         with self.lock:
             self.active.pop(attempt.webhook_id, None)
             late = self.late
@@ -312,8 +314,10 @@ def send(attempts: Sequence[Attempt], post: Post, settle: Settle, hold: Hold, cl
         lanes.append((lane, pool("retry" if retry else "first")))
     futures: list[Future[None]] = []
     waiting = [(lane, executor) for lane, executor in lanes if not _start(lane, executor, post, futures)]
-    deadline = time.monotonic() + int(settings.LANE_WAIT_MS) / 1000
-    while waiting and time.monotonic() < deadline:  # at this process's cap: wait a little for a slot
+    started = time.monotonic()
+    while waiting:  # at this process's cap: wait for a slot while the listener answers, else hold
+        now = time.monotonic()
+        waiting = [(lane, ex) for lane, ex in waiting if _worth_waiting(lane.listener.id, now - started)]
         time.sleep(0.02)
         waiting = [(lane, executor) for lane, executor in waiting if not _start(lane, executor, post, futures)]
     _wait(futures, [lane for lane, _ in lanes], settle, hold, client)
@@ -324,6 +328,13 @@ def send(attempts: Sequence[Attempt], post: Post, settle: Settle, hold: Hold, cl
                 until = lane.held_until()
                 sent.held.extend((a, until) for a in lane.todo)
     return sent
+
+
+def _worth_waiting(listener_id: int, waited: float) -> bool:
+    """Wait ``DURIAN_LANE_WAIT_MS`` for a slot; up to 10 s while the listener answers (a slot frees soon)."""
+    if waited < int(settings.LANE_WAIT_MS) / 1000:
+        return True
+    return waited < 10.0 and time.monotonic() - _answered.get(listener_id, 0.0) < 1.0
 
 
 def _start(lane: Lane, executor: ThreadPoolExecutor, post: Post, futures: list[Future[None]]) -> bool:
