@@ -14,6 +14,10 @@ from django.db.models.fields.files import FieldFile
 
 from ..exceptions import PayloadError
 
+#: The payload formats a listener may ask for, the default first: ``flat`` (the event's fields)
+#: or ``standard`` (the Standard Webhooks envelope; see ``durian.transport.delivery.body_of``).
+PAYLOAD_FORMATS = ("flat", "standard")
+
 
 def jsonable(value: Any, *, where: str = "payload") -> Any:
     """``value`` as plain JSON data: dates as ISO 8601, decimals and UUIDs as strings.

@@ -28,7 +28,8 @@ KEEPS_EVENTS = frozenset({"active", "disabled"})
 
 @dataclass(frozen=True)
 class ListenerView:
-    """What delivery needs of a listener: where, how to sign, its state and its filters."""
+    """What delivery needs of a listener: where, how to sign, its state, its filters, and the
+    payload format it asked for (``flat`` or ``standard``)."""
 
     id: int
     hook: str
@@ -37,6 +38,7 @@ class ListenerView:
     state: str
     filters: Mapping[str, match.Matcher]
     previous_until: float | None = None
+    payload_format: str = "flat"
 
     @property
     def active(self) -> bool:
@@ -65,6 +67,7 @@ class ListenerView:
             state=data.get("state", "active"),
             filters=match.filters_from_json(data.get("filters")),
             previous_until=data.get("previous_until"),
+            payload_format=data.get("payload_format", "flat"),
         )
 
 

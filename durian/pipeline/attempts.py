@@ -82,7 +82,7 @@ def run(
                 policy.after(attempt, outcome)
             continue
         listener = attempt.listener
-        outcome = delivery.attempt(attempt.event, listener.id, listener.url, listener.secrets)
+        outcome = delivery.attempt(attempt.event, listener.id, listener.url, listener.secrets, listener.payload_format)
         if policy.after:
             policy.after(attempt, outcome)
         made.append((attempt, outcome))

@@ -35,4 +35,4 @@ def send_test_event(listener: Listener) -> tuple[Event, Outcome]:
     The attempt is neither recorded as a delivery nor counted in the listener's health.
     """
     event = Event(hook=listener.hook, payload=sample_payload(listener))
-    return event, delivery.attempt(event, listener.pk, listener.url, listener.secrets())
+    return event, delivery.attempt(event, listener.pk, listener.url, listener.secrets(), listener.payload_format)
