@@ -17,6 +17,8 @@ def sample_payload(listener: Listener) -> dict[str, Any]:
     """A payload with every field the hook provides, shaped to pass the listener's simple filters."""
     hook = hooks[listener.hook]
     data = {name: sample_value(hook, name) for name in hook.fields}
+    if hook.reports_changes:
+        data.update(changed=[], previous={})
     for name, matcher in listener.matchers.items():
         if isinstance(matcher, match.Is):
             data[name] = matcher.value
