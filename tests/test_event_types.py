@@ -8,6 +8,7 @@ import json
 import jsonschema
 import pytest
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from standardwebhooks import Webhook
 
@@ -104,9 +105,11 @@ def test_the_standard_envelope_is_the_same_body_on_every_retry(worker, receiver)
     assert first.body == second.body
 
 
-def test_an_unknown_payload_format_is_refused_when_the_listener_is_made():
-    with pytest.raises(Exception, match="payload_format"):
-        PersonHook().listener(url="https://example.com/", payload_format="xml").save()
+def test_an_unknown_payload_format_is_refused_when_the_listener_is_made(receiver):
+    with pytest.raises(ValidationError) as refused:
+        PersonHook().listener(url=receiver.url, payload_format="xml").save()
+    assert "payload_format" in refused.value.message_dict
+    assert not Listener.objects.exists()
 
 
 # -- the catalog and its schemas ---------------------------------------------------------------------
