@@ -85,7 +85,8 @@ class HookedQuerySet(models.QuerySet):
             before = None
             if any(hook.reports_changes for hook in hooks):
                 before = {pk: row.__dict__ for pk, row in self._by_pk([o.pk for o in objs]).items()}
-            count = super().bulk_update(objs, fields, batch_size=batch_size)
+            # Django's bulk_update runs ``update()`` on batches: a plain queryset, not to fire twice.
+            count = models.QuerySet(self.model, using=self.db).bulk_update(objs, fields, batch_size=batch_size)
             _fire(hooks, objs, self.db, created=False, before=before)
         return count
 

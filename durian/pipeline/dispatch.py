@@ -90,7 +90,8 @@ def schedule_many(events: Sequence[Event], using: str, in_process: bool = False)
         relay(events, using=using, in_outbox=False)
         return
     outbox.write(events, using)
-    key = tuple(conn.savepoint_ids)
+    # ``atomic(savepoint=False)`` levels (None) roll back with their parent: they share its batch.
+    key = tuple(sid for sid in conn.savepoint_ids if sid is not None)
     batches = _batches(using)
     batch = batches.get(key)
     if batch is None or not batch.registered(conn):
