@@ -136,7 +136,9 @@ class ListenerForm(forms.Form):
                 continue
             try:
                 if op == match.Changed.op:
-                    matcher: match.Matcher = match.Changed(to=parse_value(self.hook, name, text)) if text else match.Changed()
+                    matcher: match.Matcher = (
+                        match.Changed(to=parse_value(self.hook, name, text)) if text else match.Changed()
+                    )
                 else:
                     value = parse_value(self.hook, name, text) if op == match.Is.op else text
                     matcher = _BY_OP[op](value)

@@ -20,7 +20,9 @@ class Command(BaseCommand):
         names = options["hooks"]
         unknown = [name for name in names if name not in hooks]
         if unknown:
-            raise CommandError(f"No hook named {', '.join(map(repr, unknown))}; known: {', '.join(h.name for h in hooks)}.")
+            raise CommandError(
+                f"No hook named {', '.join(map(repr, unknown))}; known: {', '.join(h.name for h in hooks)}."
+            )
         if len(names) == 1:
             document = hooks[names[0]].schema()
         else:

@@ -5,22 +5,31 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('testapp', '0001_initial'),
+        ("testapp", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Invoice',
+            name="Invoice",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('number', models.CharField(max_length=20)),
-                ('status', models.CharField(choices=[('draft', 'Draft'), ('sent', 'Sent'), ('paid', 'Paid')], default='draft', max_length=10)),
-                ('amount', models.DecimalField(decimal_places=2, default=0, max_digits=10)),
-                ('paid_at', models.DateTimeField(blank=True, null=True)),
-                ('memo', models.CharField(blank=True, help_text='Never leaves the site.', max_length=100)),
-                ('customer', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to='testapp.customer')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("number", models.CharField(max_length=20)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("draft", "Draft"), ("sent", "Sent"), ("paid", "Paid")], default="draft", max_length=10
+                    ),
+                ),
+                ("amount", models.DecimalField(decimal_places=2, default=0, max_digits=10)),
+                ("paid_at", models.DateTimeField(blank=True, null=True)),
+                ("memo", models.CharField(blank=True, help_text="Never leaves the site.", max_length=100)),
+                (
+                    "customer",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to="testapp.customer"
+                    ),
+                ),
             ],
         ),
     ]
