@@ -10,6 +10,7 @@ since Python 3.7; ``async_`` follows PEP 8's trailing-underscore rule.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
@@ -188,7 +189,7 @@ class ModelHook(Hook):
         assert self.model is not None
         return getattr(self, "_fields", None) or payload.model_fields(self.model, self.provides_args)
 
-    @property
+    @functools.cached_property
     def watched_attnames(self) -> list[str]:
         """The attnames of the ``on_change`` fields."""
         assert self.model is not None
@@ -249,10 +250,7 @@ class ModelHook(Hook):
     def _checked(self, instance: models.Model, data: Any) -> dict[str, Any]:
         if not isinstance(data, dict):
             raise PayloadError(f"hook {self.name!r}: shape() must return a dict, got {type(data).__name__}.")
-        model_names = {f.name for f in instance._meta.concrete_fields} | {
-            f.attname for f in instance._meta.concrete_fields
-        }
-        leaked = sorted(k for k in data if k in model_names and k not in self.provides_args)
+        leaked = sorted(k for k in data.keys() - self.provides_args if k in _field_names(type(instance)))
         if leaked:
             raise PayloadError(
                 f"hook {self.name!r}: the payload holds {', '.join(leaked)}, field(s) of "
@@ -269,6 +267,12 @@ class ModelHook(Hook):
         data = self.build_payload(instance, created=created, before=before)
         if data is not None:
             self.emit(data, using=kwargs.get("using") or DEFAULT_DB_ALIAS)
+
+
+@functools.cache
+def _field_names(model: type[models.Model]) -> frozenset[str]:
+    """Names and attnames of the concrete fields of ``model``."""
+    return frozenset(n for f in model._meta.concrete_fields for n in (f.name, f.attname))
 
 
 #: Connected model hooks by model, for bulk writes (``durian.bulk``).
