@@ -258,3 +258,15 @@ def test_listener_payload_format_is_kept_and_shown_in_the_cache_view(receiver):
     listener = PersonHook().listener(url=receiver.url, payload_format="standard").save()
     assert Listener.objects.get().payload_format == "standard"
     assert view(listener).payload_format == "standard"
+
+
+def test_the_admin_sets_a_listeners_payload_format_and_refuses_an_unknown_one(client, receiver):
+    User.objects.create_superuser("staff", "staff@example.com", "pw")
+    client.login(username="staff", password="pw")
+    form = {"hook": "person", "url": receiver.url, "filters": "{}", "state": "active", "payload_format": "xml"}
+    refused = client.post("/admin/durian/listener/add/", form)
+    assert refused.status_code == 200 and not Listener.objects.exists()
+    assert "payload_format" in refused.context["adminform"].form.errors
+    saved = client.post("/admin/durian/listener/add/", {**form, "payload_format": "standard"})
+    assert saved.status_code == 302
+    assert Listener.objects.get().payload_format == "standard"
