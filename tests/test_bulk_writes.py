@@ -8,21 +8,11 @@ import redis
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
-from durian.registry import hooks
 from durian.storage import stream
-from tests.testapp.hooks import InvoiceDeletedHook, InvoiceHook
+from tests.testapp.hooks import InvoiceHook
 from tests.testapp.models import Customer, Invoice
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def invoice_hooks():
-    hooks.register(InvoiceHook)
-    hooks.register(InvoiceDeletedHook)
-    yield
-    hooks.unregister(InvoiceHook)
-    hooks.unregister(InvoiceDeletedHook)
 
 
 @pytest.fixture

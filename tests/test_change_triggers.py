@@ -20,15 +20,6 @@ from tests.testapp.models import Customer, Invoice
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture
-def invoice_hooks():
-    hooks.register(InvoiceHook)
-    hooks.register(InvoiceDeletedHook)
-    yield
-    hooks.unregister(InvoiceHook)
-    hooks.unregister(InvoiceDeletedHook)
-
-
 def payloads(events, hook="invoice"):
     return [e.payload for e in events if e.hook == hook]
 

@@ -20,30 +20,11 @@ from durian.registry import hooks
 from durian.web.sample import send_test_event
 from example_project.people.hooks import PersonHook
 from example_project.people.models import Person
+from tests.test_delivery import wait_until
 from tests.testapp.hooks import InvoiceDeletedHook, InvoiceHook
 from tests.testapp.models import Customer, Invoice
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def wait_until(predicate, timeout=10.0):
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
-
-
-@pytest.fixture
-def invoice_hooks():
-    hooks.register(InvoiceHook)
-    hooks.register(InvoiceDeletedHook)
-    yield
-    hooks.unregister(InvoiceHook)
-    hooks.unregister(InvoiceDeletedHook)
 
 
 def validator(hook_name):

@@ -30,7 +30,7 @@ def test_select_event_lists_every_hook_with_description_and_fields(as_alice):
     assert "<code>person</code>" in html
     assert "A person was created or changed." in html
     for field, kind in (("name", "string"), ("address", "string"), ("created", "boolean")):
-        assert f"<tr><th scope=\"row\"><code>{field}</code></th><td>{kind}</td></tr>" in html
+        assert f'<tr><th scope="row"><code>{field}</code></th><td>{kind}</td></tr>' in html
     assert f'href="{CREATE}"' in html
 
 
