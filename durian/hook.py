@@ -86,10 +86,13 @@ class Hook:
                 )
             matcher = match.coerce(matcher)
             matcher.validate(field)
-            if isinstance(matcher, match.Changed) and not self.reports_changes:
-                raise ValidationError(
-                    {field: f"Hook {self.name!r} does not report changes; its ModelHook needs `on_change`."}
-                )
+            if isinstance(matcher, match.Changed):
+                if not self.reports_changes:
+                    raise ValidationError(
+                        {field: f"Hook {self.name!r} does not report changes; its ModelHook needs `on_change`."}
+                    )
+                if field not in self.provides_args:
+                    raise ValidationError({field: f"Changed needs a provided field; {field!r} never changes."})
 
     # -- firing --------------------------------------------------------------------------------
 

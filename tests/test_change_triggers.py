@@ -150,6 +150,8 @@ def test_the_transition_matcher_is_validated(invoice_hooks):
         Changed(to=["paid"]).validate("status")
     with pytest.raises(ValidationError, match="does not report changes"):
         PersonHook().listener(url="https://hooks.example.test/").match(name=Changed(to="Joe"))
+    with pytest.raises(ValidationError, match="needs a provided field"):
+        InvoiceHook().listener(url="https://hooks.example.test/").match(created=Changed())
     with pytest.raises(ValidationError, match="no field"):
         InvoiceHook().listener(url="https://hooks.example.test/").match(memo=Changed())
 

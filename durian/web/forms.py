@@ -89,9 +89,9 @@ class ListenerForm(forms.Form):
             initial.setdefault("payload_format", instance.payload_format)
         current = self.instance.matchers if instance is not None else {}
         super().__init__(*args, **kwargs)
-        offered = [*MATCHERS, CHANGED] if hook.reports_changes else MATCHERS
-        choices = [(cls.op, words) for cls, words in offered]
         for name in hook.fields:
+            offered = [*MATCHERS, CHANGED] if hook.reports_changes and name in hook.provides_args else MATCHERS
+            choices = [(cls.op, words) for cls, words in offered]
             matcher = current.get(name, match.Any())
             shown = matcher.value.get("to", "") if isinstance(matcher, match.Changed) else matcher.value
             self.fields[self._op(name)] = forms.ChoiceField(
