@@ -265,6 +265,8 @@ def events(rows: int, rounds: int = 3) -> dict[str, Any]:
     Tracking is on while a hook with ``on_change`` is registered for the model; it costs each
     instance built one step (``post_init``). Times are medians of ``rounds`` runs.
     """
+    import gc
+
     from django.db import transaction
     from django.db.models import QuerySet
 
@@ -285,17 +287,18 @@ def events(rows: int, rounds: int = 3) -> dict[str, Any]:
     get_redis("worker").flushdb()
 
     def load_us() -> float:
-        times = []
-        for _ in range(rounds):
-            started = time.perf_counter()
-            list(Person.objects.all())
-            times.append((time.perf_counter() - started) / rows * 1e6)
-        return statistics.median(times)
+        gc.collect()
+        started = time.perf_counter()
+        list(Person.objects.all())
+        return (time.perf_counter() - started) / rows * 1e6
 
-    load_off = load_us()
-    hooks.register(PersonChanges)
-    load_on = load_us()
-    hooks.unregister(PersonChanges)
+    offs, ons = [], []
+    for _ in range(2 * rounds + 1):  # alternated, so drift on a busy machine hits both alike
+        offs.append(load_us())
+        hooks.register(PersonChanges)
+        ons.append(load_us())
+        hooks.unregister(PersonChanges)
+    load_off, load_on = statistics.median(offs), statistics.median(ons)
 
     counter = RoundTrips()
 

@@ -68,11 +68,15 @@ class HookedQuerySet(models.QuerySet):
         hooks = self._hooks(signals.post_save)
         if not hooks:
             return super().update(**kwargs)
+        watch = any(hook.reports_changes for hook in hooks)
         with transaction.atomic(using=self.db, savepoint=False), dispatch.collecting():
-            before = {row["pk"]: row for row in self.values("pk", *_attnames(hooks))}
+            if watch:
+                before: dict[Any, Any] | None = {row["pk"]: row for row in self.values("pk", *_attnames(hooks))}
+                pks = list(before or ())
+            else:
+                before, pks = None, list(self.values_list("pk", flat=True))
             count = super().update(**kwargs)
-            after = self._by_pk(list(before))
-            _fire(hooks, after.values(), self.db, created=False, before=before)
+            _fire(hooks, self._by_pk(pks).values(), self.db, created=False, before=before)
         return count
 
     def bulk_update(self, objs: Iterable[models.Model], fields: Sequence[str], batch_size: int | None = None) -> int:

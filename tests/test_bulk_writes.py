@@ -5,7 +5,7 @@ import contextlib
 
 import pytest
 import redis
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.test.utils import CaptureQueriesContext
 
 from durian.storage import stream
@@ -153,3 +153,18 @@ def test_a_model_without_hooks_keeps_djangos_own_bulk_writes(redis_client, round
     round_trips.clear()
     Invoice.objects.update(status="paid")
     assert round_trips == [] and sent(redis_client) == []
+
+
+def test_a_hooked_queryset_serves_custom_managers_and_hooks_without_change_triggers(redis_client):
+    from durian.bulk import HookedQuerySet
+    from example_project.people.models import Person
+
+    class PersonManager(models.Manager.from_queryset(HookedQuerySet)):
+        pass
+
+    manager = PersonManager()
+    manager.model = Person
+    Person.objects.bulk_create([Person(name="Joe"), Person(name="Ann")])  # a plain manager: silent
+    assert sent(redis_client, "person") == []
+    assert manager.filter(name="Joe").update(address="1 Main St") == 1
+    assert sent(redis_client, "person") == [{"name": "Joe", "address": "1 Main St", "created": False}]
