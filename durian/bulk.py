@@ -32,7 +32,7 @@ def _attnames(hooks: Sequence[ModelHook]) -> list[str]:
     """Every attname a hook reads or watches."""
     names: dict[str, None] = {}
     for hook in hooks:
-        names.update((field.attname, None) for field in hook._model_fields().values())
+        names.update((field.attname, None) for field in hook.model_fields().values())
         names.update((attname, None) for attname in hook.watched_attnames)
     return list(names)
 

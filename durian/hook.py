@@ -148,7 +148,7 @@ class ModelHook(Hook):
     def schema(self) -> dict[str, Any]:
         """The JSON Schema of the payload: derived from the model's fields (``fields_schema``
         adds or overrides), with ``created``, ``changed`` and ``previous`` where they are sent."""
-        fields = self._model_fields()
+        fields = self.model_fields()
         properties: dict[str, Any] = {name: schema.field_schema(field) for name, field in fields.items()}
         if self.signal is model_signals.post_save:
             properties["created"] = {"type": "boolean", "description": "True for a new row."}
@@ -188,7 +188,8 @@ class ModelHook(Hook):
         if self.on_change and self.signal is not model_signals.post_save:
             raise HookError(f"Hook {self.name!r}: on_change needs signal = post_save.")
 
-    def _model_fields(self) -> dict[str, models.Field]:
+    def model_fields(self) -> dict[str, models.Field]:
+        """The model fields the payload carries (``provides_args``), by name."""
         assert self.model is not None
         return getattr(self, "_fields", None) or payload.model_fields(self.model, self.provides_args)
 
@@ -234,7 +235,7 @@ class ModelHook(Hook):
         """The payload for one change of ``instance``; ``None`` when ``on_change`` says it does
         not fire. ``before`` maps the attnames of the fields the save changed to their old values
         (``None``: not known, every save fires)."""
-        fields = self._model_fields()
+        fields = self.model_fields()
         data = payload.from_instance(instance, fields, self.name)
         if self.signal is model_signals.post_save:
             data["created"] = bool(created)
