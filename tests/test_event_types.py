@@ -7,6 +7,8 @@ import json
 
 import jsonschema
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
@@ -251,3 +253,26 @@ def test_the_admin_sets_a_listeners_payload_format_and_refuses_an_unknown_one(cl
     saved = client.post("/admin/durian/listener/add/", {**form, "payload_format": "standard"})
     assert saved.status_code == 302
     assert Listener.objects.get().payload_format == "standard"
+
+
+@pytest.fixture
+def invoice_validator(invoice_hooks):
+    return validator("invoice")
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    number=st.text(max_size=20),
+    status=st.sampled_from(Invoice.Status.values),
+    amount=st.decimals(min_value=-(10**7), max_value=10**7, places=2, allow_nan=False),
+    paid_at=st.none() | st.datetimes(timezones=st.timezones()),
+    created=st.booleans(),
+    old_status=st.sampled_from(Invoice.Status.values),
+)
+def test_every_payload_the_hook_builds_validates_against_its_schema(
+    invoice_validator, number, status, amount, paid_at, created, old_status
+):
+    invoice = Invoice(pk=7, number=number, status=status, amount=amount, paid_at=paid_at)
+    before = None if created else {"status": old_status, "number": "old"}
+    data = hooks["invoice"].build_payload(invoice, created=created, before=before)
+    invoice_validator.validate(data)

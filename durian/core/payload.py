@@ -31,6 +31,9 @@ def jsonable(value: Any, *, where: str = "payload") -> Any:
             raise PayloadError(f"{where}: {value!r} is not a JSON number.")
         return value
     if isinstance(value, datetime.datetime):
+        offset = value.utcoffset()
+        if offset is not None and offset % datetime.timedelta(minutes=1):
+            value = value.astimezone(datetime.UTC)  # RFC 3339 offsets are whole minutes (old LMT zones are not)
         text = value.isoformat()
         return text[:-6] + "Z" if text.endswith("+00:00") else text
     if isinstance(value, (datetime.date, datetime.time)):

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from django.conf import settings as django_settings
 from django.db import models
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -50,13 +51,15 @@ def _base_schema(field: models.Field) -> dict[str, Any]:
     if isinstance(field, (models.FloatField, models.DurationField)):
         return {"type": "number"}
     if isinstance(field, models.DecimalField):
-        return {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$"}
+        return {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?$"}
     if isinstance(field, models.JSONField):
         return {}
     for cls, fmt in _STRING_FORMATS:
         if isinstance(field, cls):
             if fmt == "ip-address":
                 return {"type": "string"}
+            if fmt == "date-time" and not django_settings.USE_TZ:  # naive: ISO 8601 without an offset
+                return {"type": "string", "description": "Local time, ISO 8601 without an offset."}
             return {"type": "string", "format": fmt}
     schema: dict[str, Any] = {"type": "string"}
     if getattr(field, "max_length", None) and isinstance(field, models.CharField):
