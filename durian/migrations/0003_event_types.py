@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('durian', '0001_initial'),
+        ('durian', '0002_delivery_engine'),
     ]
 
     operations = [

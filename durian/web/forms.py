@@ -38,8 +38,6 @@ _BY_OP = {cls.op: cls for cls, _ in MATCHERS}
 #: value, or changed at all when the value is left empty.
 CHANGED = (match.Changed, "changed to")
 _FORMAT_WORDS = ("the event's fields", "{type, timestamp, data} (Standard Webhooks)")
-#: The listener fields the form edits itself (besides the filters).
-_OWN_FIELDS = ("url", "description", "payload_format")
 _URL_OPTIONS: dict[str, Any] = {"assume_scheme": "https"} if django.VERSION >= (5, 0) else {}
 
 
@@ -79,14 +77,30 @@ class ListenerForm(forms.Form):
         help_text="How the body is laid out. Both are signed the same way.",
     )
 
+    max_in_flight = forms.IntegerField(
+        label="Concurrent requests",
+        required=False,
+        min_value=1,
+        max_value=1000,
+        help_text="Optional: most requests in flight to this URL at once. Empty: the site's default.",
+    )
+    rate_limit = forms.FloatField(
+        label="Requests per second",
+        required=False,
+        min_value=0.01,
+        help_text="Optional: most requests per second to this URL. Empty: no limit.",
+    )
+
+    #: The listener's own fields this form edits (the filters aside).
+    EDITS = ("url", "description", "payload_format", "max_in_flight", "rate_limit")
+
     def __init__(self, *args: Any, hook: Hook, instance: Listener | None = None, **kwargs: Any) -> None:
         self.hook = hook
         self.instance = instance or Listener(hook=hook.name)
         initial = kwargs.setdefault("initial", {})
         if instance is not None:
-            initial.setdefault("url", instance.url)
-            initial.setdefault("description", instance.description)
-            initial.setdefault("payload_format", instance.payload_format)
+            for name in self.EDITS:
+                initial.setdefault(name, getattr(instance, name))
         current = self.instance.matchers if instance is not None else {}
         super().__init__(*args, **kwargs)
         for name in hook.fields:
@@ -155,7 +169,7 @@ class ListenerForm(forms.Form):
     def _post_clean(self) -> None:
         listener = self.instance
         filters = self._filters()
-        for name in _OWN_FIELDS:
+        for name in self.EDITS:
             if name in self.cleaned_data:
                 setattr(listener, name, self.cleaned_data[name])
         listener.filters = match.filters_to_json(filters)
@@ -163,7 +177,7 @@ class ListenerForm(forms.Form):
             validate_listener(listener, exclude=["owner"])
         except ValidationError as exc:
             for key, messages in exc.message_dict.items():
-                if key in _OWN_FIELDS:
+                if key in self.EDITS:
                     if key not in self.errors:
                         self.add_error(key, messages)
                 elif key in self.hook.fields:
@@ -189,7 +203,7 @@ class ListenerForm(forms.Form):
             listener.owner = owner
             listener.save()
         else:  # never overwrite state or health that workers update meanwhile
-            listener.save(update_fields=[*_OWN_FIELDS, "filters", "updated_at"])
+            listener.save(update_fields=[*self.EDITS, "filters", "updated_at"])
         return listener
 
 
