@@ -17,6 +17,15 @@ def loopback_only():
     forbid_network(False)
 
 
+@pytest.fixture(autouse=True)
+def no_network_touched(loopback_only):
+    """Fail the test that tried to leave loopback or resolve a name, even when it handled the refusal."""
+    before = len(loopback_only)
+    yield
+    refused = loopback_only[before:]
+    assert not refused, f"this test tried to reach the network: {refused!r}"
+
+
 @pytest.fixture
 def redis_client():
     """The Redis server durian uses, emptied for this test."""

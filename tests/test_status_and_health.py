@@ -19,7 +19,7 @@ from durian.storage.connection import get_redis
 from durian.storage.listener_cache import snapshots
 from example_project.people.hooks import PersonHook
 from example_project.people.models import Person
-from tests.test_delivery import wait_until
+from tests.waiting import wait_until
 
 
 @pytest.fixture

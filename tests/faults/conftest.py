@@ -28,6 +28,7 @@ from durian.storage import connection as durian_connection
 from durian.testing import Receiver
 from example_project.people.models import Person
 
+from ..waiting import wait_until
 from .worker_settings import FAULT_SETTINGS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,17 +38,6 @@ WORKER_SETTINGS = "tests.faults.worker_settings"
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     """Run the fault tests last: they take a minute, and the quick tests should report first."""
     items.sort(key=lambda item: item.get_closest_marker("fault") is not None)
-
-
-def wait_until(predicate: Callable[[], object], timeout: float, what: str, every: float = 0.05) -> float:
-    """Poll ``predicate`` until it holds; returns the seconds it took, fails after ``timeout``."""
-    started = time.monotonic()
-    while True:
-        if predicate():
-            return time.monotonic() - started
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(every)
 
 
 def webhook_ids(receiver: Receiver) -> Counter:
