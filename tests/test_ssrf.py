@@ -236,9 +236,7 @@ def test_an_ipv6_literal_in_the_allowlist_is_reached_with_its_host_header_in_bra
     assert request.headers["host"] == f"[::1]:{port}"
 
 
-def test_a_name_that_resolves_to_an_allowed_ipv6_address_is_reached_there_and_keeps_its_name(
-    settings, ipv6_receiver
-):
+def test_a_name_that_resolves_to_an_allowed_ipv6_address_is_reached_there_and_keeps_its_name(settings, ipv6_receiver):
     settings.DURIAN_ALLOWED_NETWORKS = ["::1/128"]
     settings.DURIAN_RESOLVER = FixedResolver({"six.test": ["::1"]})
     port = ipv6_receiver.server.server_address[1]
