@@ -9,6 +9,7 @@ test's own database (``DURIAN_TEST_DB_NAME``); the tests are transactional, so t
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -16,6 +17,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,6 +129,13 @@ class WorkerProcess:
     def log(self) -> str:
         return Path(self.log_path).read_text(errors="replace")[-4000:]
 
+    def entries_read(self) -> int | None:
+        """How many stream entries its consumer handed on (said in the log when it stopped), if it did."""
+        found = re.findall(
+            r"stream consumer \S+ stopped after (\d+) entries", Path(self.log_path).read_text(errors="replace")
+        )
+        return sum(int(n) for n in found) if found else None
+
 
 class Cluster:
     """The test's Redis server and worker processes."""
@@ -170,38 +179,82 @@ def cluster(settings, transactional_db):
         durian_connection.reset()
 
 
-def save_people(count: int, per_transaction: int = 500, prefix: str = "p") -> None:
-    """Create ``count`` people (one ``person`` event each), ``per_transaction`` per transaction."""
+def save_people(count: int, per_transaction: int = 500, prefix: str = "p") -> set[str]:
+    """Create ``count`` people (one ``person`` event each), ``per_transaction`` per transaction; their names."""
     from django.db import transaction
 
     for start in range(0, count, per_transaction):
         with transaction.atomic():
             for i in range(start, min(count, start + per_transaction)):
                 Person.objects.create(name=f"{prefix}{i}", address="1 Main St", secret="s")
+    return {f"{prefix}{i}" for i in range(count)}
+
+
+def names(receiver: Receiver) -> set[str]:
+    """The payload names of the events the receiver got (with a 2xx answer)."""
+    return {r.json()["name"] for r in list(receiver.delivered)}
 
 
 @dataclass
 class Tally:
-    """What the receiver ended with: distinct webhook-ids, repeats, and how long it took."""
+    """What the receiver ended with: distinct webhook-ids, repeats, how long it took, and (when the
+    test said which events it saved) the saved events it never got and the events it got unsaved."""
 
     events: int
     received: int
     duplicates: int
     seconds: float
+    missing: frozenset[str] = frozenset()
+    unexpected: frozenset[str] = frozenset()
 
     @property
     def lost(self) -> int:
-        return self.events - self.received
+        return max(self.events - self.received, len(self.missing))
+
+    def assert_complete(self, max_duplicates: int = 0) -> None:
+        """Every saved event arrived, nothing else did, and at most ``max_duplicates`` POSTs repeated one."""
+        assert not self.missing, f"{len(self.missing)} saved event(s) never arrived, e.g. {sorted(self.missing)[:5]}"
+        assert not self.unexpected, f"events nobody saved arrived: {sorted(self.unexpected)[:5]}"
+        assert self.lost == 0
+        assert self.duplicates <= max_duplicates, f"{self.duplicates} duplicate POSTs (at most {max_duplicates})"
 
 
-def await_all(receiver: Receiver, events: int, timeout: float = 60, what: str = "") -> Tally:
-    """Wait until the receiver holds ``events`` distinct webhook-ids; count them and their repeats."""
+def await_all(
+    receiver: Receiver, events: int, timeout: float = 60, what: str = "", saved: Iterable[str] | None = None
+) -> Tally:
+    """Wait until the receiver holds ``events`` distinct webhook-ids (and, given the ``saved`` payload
+    names, every one of them); count them, their repeats, and the names missing or unexpected."""
+    expected = set(saved) if saved is not None else None
     started = time.monotonic()
-    wait_until(lambda: len(webhook_ids(receiver)) >= events, timeout, what or f"all {events} webhook-ids", every=0.1)
+
+    def arrived() -> bool:
+        return len(webhook_ids(receiver)) >= events and (expected is None or expected <= names(receiver))
+
+    wait_until(arrived, timeout, what or f"all {events} events", every=0.1)
     took = time.monotonic() - started
-    time.sleep(0.5)  # let late repeats, if any, arrive before counting them
+    wait_until(settled, 60, "the outbox, the stream's pending entries and Dramatiq's queues to empty", every=0.1)
     ids = webhook_ids(receiver)
-    return Tally(events, len(ids), sum(ids.values()) - len(ids), took)
+    got = names(receiver)
+    missing = frozenset(expected - got) if expected is not None else frozenset()
+    unexpected = frozenset(got - expected) if expected is not None else frozenset()
+    return Tally(events, len(ids), sum(ids.values()) - len(ids), took, missing, unexpected)
+
+
+def settled() -> bool:
+    """Nothing is left in flight that could still reach a receiver (a late repeat, say): no outbox
+    row, no stream entry pending in the consumer group, no Dramatiq message queued, delayed or running."""
+    from durian.conf import settings as durian_settings
+    from durian.models import OutboxEvent
+
+    client = durian_connection.get_redis("worker")
+    if OutboxEvent.objects.exists():
+        return False
+    if client.exists(durian_settings.STREAM_KEY):
+        groups = {g["name"].decode(): g["pending"] for g in client.xinfo_groups(durian_settings.STREAM_KEY)}
+        if groups.get(durian_settings.CONSUMER_GROUP):
+            return False
+    queues = [k for k in client.scan_iter("dramatiq:*.msgs") if b".XQ." not in k]
+    return not any(client.hlen(k) for k in queues)
 
 
 def report(name: str, tally: Tally | None = None, **numbers: object) -> None:
