@@ -29,7 +29,7 @@ from durian.storage import connection as durian_connection
 from durian.testing import Receiver
 from example_project.people.models import Person
 
-from ..waiting import wait_until
+from ..waiting import nothing_in_flight, wait_until
 from .worker_settings import FAULT_SETTINGS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -232,29 +232,14 @@ def await_all(
 
     wait_until(arrived, timeout, what or f"all {events} events", every=0.1)
     took = time.monotonic() - started
-    wait_until(settled, 60, "the outbox, the stream's pending entries and Dramatiq's queues to empty", every=0.1)
+    wait_until(
+        nothing_in_flight, 60, "the outbox, the stream's pending entries and Dramatiq's queues to empty", every=0.1
+    )
     ids = webhook_ids(receiver)
     got = names(receiver)
     missing = frozenset(expected - got) if expected is not None else frozenset()
     unexpected = frozenset(got - expected) if expected is not None else frozenset()
     return Tally(events, len(ids), sum(ids.values()) - len(ids), took, missing, unexpected)
-
-
-def settled() -> bool:
-    """Nothing is left in flight that could still reach a receiver (a late repeat, say): no outbox
-    row, no stream entry pending in the consumer group, no Dramatiq message queued, delayed or running."""
-    from durian.conf import settings as durian_settings
-    from durian.models import OutboxEvent
-
-    client = durian_connection.get_redis("worker")
-    if OutboxEvent.objects.exists():
-        return False
-    if client.exists(durian_settings.STREAM_KEY):
-        groups = {g["name"].decode(): g["pending"] for g in client.xinfo_groups(durian_settings.STREAM_KEY)}
-        if groups.get(durian_settings.CONSUMER_GROUP):
-            return False
-    queues = [k for k in client.scan_iter("dramatiq:*.msgs") if b".XQ." not in k]
-    return not any(client.hlen(k) for k in queues)
 
 
 def report(name: str, tally: Tally | None = None, **numbers: object) -> None:

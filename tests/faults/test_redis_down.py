@@ -9,6 +9,7 @@ import pytest
 from django.db import transaction
 
 from durian.models import OutboxEvent
+from durian.storage import connection as durian_connection
 from durian.storage.connection import get_redis
 from example_project.people.hooks import PersonHook
 from example_project.people.models import Person
@@ -128,6 +129,8 @@ def test_saves_return_within_the_bound_when_redis_accepts_and_never_answers(clus
         durations = [timed_save(i, "blackhole") for i in range(20)]
     finally:
         hole.close()
+        settings.DURIAN_REDIS_URL = cluster.redis.url  # the site reaches its Redis again
+        durian_connection.reset()
     tally = await_all(
         receiver, 20, what="all 20 events (through the sweep)", saved={f"blackhole{i}" for i in range(20)}
     )
