@@ -113,7 +113,9 @@ class WorkerProcess:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
+            # To the main process only: it passes one SIGTERM on to its worker process (a second one,
+            # from a signal to the whole group, would make that exit at once, without cleaning up).
+            os.kill(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(15)
             except subprocess.TimeoutExpired:

@@ -19,15 +19,15 @@ LATENCY = 0.02
 
 
 def drain(cluster, receiver, workers: int, prefix: str, expected: int) -> tuple[float, set[str], list[WorkerProcess]]:
-    """Commit EVENTS events while no worker runs, start ``workers`` workers, and time the delivery.
+    """Start ``workers`` workers, then commit EVENTS events in transactions of 100, and time the delivery.
 
-    From the moment every worker is ready until the receiver holds ``expected`` webhook-ids. Returns
-    the seconds, the names saved, and the workers (stopped).
+    From the first save, once every worker is ready, until the receiver holds ``expected``
+    webhook-ids. Returns the seconds, the names saved, and the workers (stopped).
     """
-    saved = save_people(EVENTS, prefix=prefix)
     started = [cluster.start_worker(threads=4, wait=False) for _ in range(workers)]
     wait_until(lambda: all(w.ready() for w in started), 60, "the workers to boot", every=0.05)
     began = time.monotonic()
+    saved = save_people(EVENTS, per_transaction=100, prefix=prefix)
     wait_until(lambda: len(webhook_ids(receiver)) >= expected, 120, f"{expected} webhook-ids", every=0.05)
     took = time.monotonic() - began
     for w in started:
