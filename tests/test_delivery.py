@@ -162,3 +162,27 @@ def test_signatures_verify_with_the_standardwebhooks_package(worker, receiver):
     other = Listener(hook="person", url=receiver.url)
     with pytest.raises(WebhookVerificationError):
         Webhook(other.secret).verify(request.body, request.headers)
+
+
+def test_retry_selected_on_many_dead_letters_to_a_slow_endpoint_delivers_each_once_and_says_so(
+    receiver, admin_client_logged_in, redis_client
+):
+    from durian.core.event import Event
+    from durian.core.outcome import Outcome
+    from durian.storage import deadletters
+
+    listener = PersonHook().listener(url=receiver.url).save()
+    events = [Event(hook="person", payload={"name": f"P{i}", "address": "a"}) for i in range(60)]
+    for event in events:
+        deadletters.store(event, listener.pk, 3, Outcome(False, status_code=500, error="HTTP 500"))
+    receiver.default.delay = 0.05  # a slow receiver: 3 s for the 60 in all
+    response = admin_client_logged_in.post(
+        "/admin/durian/deadletter/",
+        {"action": "retry_selected", "_selected_action": list(DeadLetter.objects.values_list("pk", flat=True))},
+        follow=True,
+    )
+    assert "60 dead letter(s) delivered." in response.content.decode()
+    assert sorted(r.headers["webhook-id"] for r in receiver.requests) == sorted(
+        e.webhook_id(listener.pk) for e in events
+    )
+    assert not DeadLetter.objects.exclude(status=DeadLetter.Status.DELIVERED).exists()
