@@ -1,8 +1,9 @@
 """The benchmark's webhook receiver: one asyncio HTTP/1.1 keep-alive server in its own process.
 
 Every system measured posts to it. It answers each POST with ``200`` at once and records, per
-request, the event token found in the body (the ``"name"`` field) and the time of receipt. The
-benchmark reads and clears the record through ``GET /_stats`` and ``POST /_reset``.
+request, the event token found in the body (the ``"name"`` field) and the time of receipt, and
+counts distinct deliveries (path and token: one listener's copy of one event) apart from POSTs,
+so that a repeated delivery never inflates a rate. The benchmark reads and clears the record through ``GET /_stats`` and ``POST /_reset``.
 
 Run: ``python bench/receiver.py PORT``.
 """
@@ -28,18 +29,24 @@ class State:
         self.first = 0.0
         self.last = 0.0
         self.tokens: list[tuple[str, float]] = []
+        self.seen: set[tuple[bytes, bytes]] = set()  # (path, token): one listener's copy of one event
 
-    def record(self, body: bytes) -> None:
+    def record(self, path: bytes, body: bytes) -> None:
+        """Count a POST; ``distinct``, ``first`` and ``last`` count each event per listener once."""
         now = time.time()
-        if not self.count:
-            self.first = now
         self.count += 1
-        self.last = now
         m = TOKEN.search(body)
-        self.tokens.append((m.group(1).decode() if m else "", now))
+        token = m.group(1) if m else b""
+        self.tokens.append((token.decode(), now))
+        if (path, token) in self.seen:
+            return  # a duplicate: it adds nothing to the throughput
+        if not self.seen:
+            self.first = now
+        self.seen.add((path, token))
+        self.last = now
 
     def stats(self, with_tokens: bool) -> bytes:
-        data = {"count": self.count, "first": self.first, "last": self.last}
+        data = {"count": self.count, "distinct": len(self.seen), "first": self.first, "last": self.last}
         if with_tokens:
             data["tokens"] = self.tokens
         return json.dumps(data).encode()
@@ -83,7 +90,7 @@ class Http(asyncio.Protocol):
             self.transport.write(OK)
         else:
             if method == b"POST":
-                STATE.record(body)
+                STATE.record(path, body)
             self.transport.write(OK)
 
 

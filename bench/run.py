@@ -190,10 +190,10 @@ class Receiver:
         last_count, last_change = -1, time.monotonic()
         while True:
             s = self.stats()
-            if s["count"] >= count:
+            if s["distinct"] >= count:
                 return s
-            if s["count"] != last_count:
-                last_count, last_change = s["count"], time.monotonic()
+            if s["distinct"] != last_count:
+                last_count, last_change = s["distinct"], time.monotonic()
             elif time.monotonic() - last_change > stall:
                 return s
             if workers is not None and not workers.alive():
@@ -348,7 +348,7 @@ def throughput_run(system: System, db: Database, receiver: Receiver, redis_url: 
                 raise RuntimeError(f"{system.name} workers delivered nothing within 60 s (see {logfile})")
             time.sleep(0.01)
         pids = [pid for p in workers.procs for pid in descendants(p.pid)]
-        cpu_start, count_start = cpu_seconds(pids), receiver.stats()["count"]
+        cpu_start, count_start = cpu_seconds(pids), receiver.stats()["distinct"]
         got = receiver.wait_for(events * listeners, stall=prof.stall_seconds, workers=workers)
         cpu = cpu_seconds(pids) - cpu_start
         rss = workers.worker_rss()
@@ -359,11 +359,13 @@ def throughput_run(system: System, db: Database, receiver: Receiver, redis_url: 
         "listeners": listeners,
         "processes": processes,
         "expected": events * listeners,
-        "delivered": got["count"],
+        "delivered": got["distinct"],  # distinct events per listener: duplicates do not count
+        "posts": got["count"],
+        "duplicates": got["count"] - got["distinct"],
         "seconds": elapsed,
-        "deliveries_per_s": got["count"] / elapsed,
-        "per_process": got["count"] / elapsed / processes,
-        "worker_cpu_ms_per_delivery": cpu * 1000 / max(1, got["count"] - count_start),
+        "deliveries_per_s": got["distinct"] / elapsed,
+        "per_process": got["distinct"] / elapsed / processes,
+        "worker_cpu_ms_per_delivery": cpu * 1000 / max(1, got["distinct"] - count_start),
         "produce_seconds": produced["end"] - produced["start"],
         "rss_max_mb": rss["max_mb"],
         "rss_total_mb": rss["total_mb"],
@@ -379,7 +381,7 @@ def latency_run(system: System, db: Database, receiver: Receiver, redis_url: str
     try:
         receiver.reset()
         system.drive(db, "produce", count=1, batch=1, prefix="warm")
-        if receiver.wait_for(1, stall=60, workers=workers)["count"] < 1:
+        if receiver.wait_for(1, stall=60, workers=workers)["distinct"] < 1:
             raise RuntimeError(f"{system.name} workers delivered nothing within 60 s (see {logfile})")
         time.sleep(1.0)
         receiver.reset()

@@ -20,7 +20,19 @@ def test_the_benchmark_smoke_run_prints_its_table_and_writes_its_results(tmp_pat
     (result,) = tmp_path.glob("*.json")
     data = json.loads(result.read_text())
     run = data["durian"]["throughput"]["1_listeners_1_proc"]
-    assert run["delivered"] == run["expected"]
+    assert run["delivered"] == run["expected"]  # distinct events per listener
+    assert run["posts"] == run["delivered"] + run["duplicates"]
     assert data["durian"]["latency"]["missing"] == 0
     assert data["durian"]["save"]["sqlite"]["tx1000_round_trips"] == 1  # as the README promises
     assert set(data["durian"]["fanout"]) == {"10", "100"}
+
+
+def test_the_published_benchmark_table_is_the_one_the_versioned_results_give():
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "publish.py"), "--check"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = json.loads((ROOT / "docs" / "benchmarks.json").read_text())
+    assert data["profile"] == "full"
+    for run in data["durian"]["throughput"].values():
+        assert run["delivered"] == run["expected"]  # distinct deliveries, every one of them
