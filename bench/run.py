@@ -250,7 +250,7 @@ class Database:
 
     def env(self, system: str) -> dict[str, str]:
         if self.vendor == "postgres":
-            return {"BENCH_DB": "postgres", "BENCH_PG_NAME": f"bench_{system}", "PGHOST": PG["host"],
+            return {"BENCH_DB": "postgres", "BENCH_PG_NAME": pg_name(system), "PGHOST": PG["host"],
                     "PGPORT": str(PG["port"]), "PGUSER": PG["user"]}  # fmt: skip
         return {"BENCH_DB": "sqlite", "BENCH_SQLITE": os.path.join(self.directory, f"{system}.sqlite3")}
 
@@ -266,6 +266,12 @@ def postgres_answers() -> str:
             return ""
     except Exception as exc:
         return f"PostgreSQL unavailable ({type(exc).__name__}: {str(exc).strip()[:120]})"
+
+
+def pg_name(system: str) -> str:
+    """This run's PostgreSQL database of ``system``: per run, so that runs side by side never drop
+    each other's database."""
+    return f"bench_{system}_{os.getpid()}"
 
 
 def recreate_pg_databases(names: list[str]) -> None:
@@ -639,7 +645,7 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:
             results["notes"].append(f"django-webhook: could not be installed ({exc})")
 
-    pg_names = ["bench_durian", "bench_peer"]
+    pg_names = [pg_name("durian"), pg_name("peer")]
     if not pg_reason:
         recreate_pg_databases(pg_names)
     try:

@@ -227,23 +227,19 @@ def ipv6_receiver():
     r.stop()
 
 
-def test_an_ipv6_literal_in_the_allowlist_is_reached_with_its_host_header_in_brackets(settings, ipv6_receiver):
-    settings.DURIAN_ALLOWED_NETWORKS = ["::1/128"]
-    port = ipv6_receiver.server.server_address[1]
-    outcome = delivery.post(f"http://[::1]:{port}/hook", b"{}", {"Content-Type": "application/json"})
-    assert outcome.ok, outcome.error
-    (request,) = ipv6_receiver.wait_for(1)
-    assert request.headers["host"] == f"[::1]:{port}"
-
-
-def test_a_name_that_resolves_to_an_allowed_ipv6_address_is_reached_there_and_keeps_its_name(settings, ipv6_receiver):
+@pytest.mark.parametrize(
+    "host, host_header",
+    [("[::1]", "[::1]"), ("six.test", "six.test")],
+    ids=["an IPv6 literal, its Host header in brackets", "a name that resolves to ::1 keeps its name"],
+)
+def test_an_allowed_ipv6_address_is_reached_with_the_host_header_as_written(settings, ipv6_receiver, host, host_header):
     settings.DURIAN_ALLOWED_NETWORKS = ["::1/128"]
     settings.DURIAN_RESOLVER = FixedResolver({"six.test": ["::1"]})
     port = ipv6_receiver.server.server_address[1]
-    outcome = delivery.post(f"http://six.test:{port}/hook", b"{}", {"Content-Type": "application/json"})
+    outcome = delivery.post(f"http://{host}:{port}/hook", b"{}", {"Content-Type": "application/json"})
     assert outcome.ok, outcome.error
     (request,) = ipv6_receiver.wait_for(1)
-    assert request.headers["host"] == f"six.test:{port}"
+    assert request.headers["host"] == f"{host_header}:{port}"
 
 
 def test_ipv6_loopback_is_refused_without_the_allowlist_entry(settings, ipv6_receiver):
