@@ -14,7 +14,7 @@ from example_project.people.hooks import PersonHook
 
 from .conftest import ROOT, WORKER_SETTINGS, await_all, report
 
-pytestmark = [pytest.mark.fault, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.fault, pytest.mark.timeout(400)]
 
 EVENTS = 100
 

@@ -10,7 +10,7 @@ from example_project.people.hooks import PersonHook
 
 from .conftest import await_all, report, save_people, wait_until
 
-pytestmark = [pytest.mark.fault, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.fault, pytest.mark.timeout(400)]
 
 EVENTS = 200
 OUTAGE = 3.0  # seconds; the retry schedule of the fault settings spans 0.5 + 1 + 2 + 4 + 8 = 15.5 s

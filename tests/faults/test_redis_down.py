@@ -16,7 +16,7 @@ from example_project.people.models import Person
 
 from .conftest import await_all, report
 
-pytestmark = [pytest.mark.fault, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.fault, pytest.mark.timeout(400)]
 
 #: What Redis trouble may add to one save: the request-path timeout (1 s) plus generous slack for a
 #: busy machine; still far below what redis-py's default retries take (about 4 s refused, 60 s silent).
