@@ -35,6 +35,13 @@ class RoundTrips:
         AbstractConnection.send_packed_command = counted  # type: ignore[method-assign]
 
 
+def targets(count: int, url: str, holes: int) -> list[str]:
+    """``count`` listener URLs under ``url``, after ``holes`` black holes (the receiver's ``/hole``)."""
+    base = url.split("/", 3)
+    root = "/".join(base[:3])
+    return [f"{root}/hole"] * holes + [url] * count
+
+
 class Durian:
     settings = "bench.settings"
 
@@ -58,7 +65,7 @@ class Durian:
         if not on and "person" in hooks:
             hooks.unregister("person")
 
-    def listeners(self, count: int, url: str) -> None:
+    def listeners(self, count: int, url: str, holes: int = 0) -> None:
         from django.db import transaction
 
         from durian.models import Listener
@@ -68,8 +75,8 @@ class Durian:
 
         Listener.objects.all().delete()
         with transaction.atomic():
-            for i in range(count):
-                PersonHook().listener(url=f"{url}/l{i}").save()
+            for i, target in enumerate(targets(count, url, holes)):
+                PersonHook().listener(url=f"{target}/l{i}").save()
         cache.rebuild(get_redis("worker"))
 
     def redis_url(self) -> str:
@@ -106,13 +113,13 @@ class Peer:
 
             post_delete.disconnect(sender=self.model, dispatch_uid=f"django_webhook_{listener.model_label}_post_delete")
 
-    def listeners(self, count: int, url: str) -> None:
+    def listeners(self, count: int, url: str, holes: int = 0) -> None:
         from django_webhook.models import Webhook, WebhookSecret, WebhookTopic
 
         Webhook.objects.all().delete()
         topic = WebhookTopic.objects.get(name="peer.Person/create")
-        for i in range(count):
-            webhook = Webhook.objects.create(url=f"{url}/l{i}")
+        for i, target in enumerate(targets(count, url, holes)):
+            webhook = Webhook.objects.create(url=f"{target}/l{i}")
             webhook.topics.add(topic)
             WebhookSecret.objects.create(webhook=webhook, token="bench-secret-0123456789")
 
@@ -258,6 +265,75 @@ def fanout(sizes: list[int], events: int) -> dict[str, Any]:
     return out
 
 
+def events(rows: int, rounds: int = 3) -> dict[str, Any]:
+    """What shaping events costs (durian only): change tracking per loaded instance, and a bulk
+    ``update()`` of ``rows`` rows through a plain manager and through ``HookedQuerySet``.
+
+    Tracking is on while a hook with ``on_change`` is registered for the model; it costs each
+    instance built one step (``post_init``). Times are medians of ``rounds`` runs.
+    """
+    import gc
+
+    from django.db import transaction
+    from django.db.models import QuerySet
+
+    from durian.bulk import HookedQuerySet
+    from durian.registry import hooks
+    from durian.storage.connection import get_redis
+    from example_project.people.hooks import PersonHook
+    from example_project.people.models import Person
+
+    class PersonChanges(PersonHook):
+        name = "person.changes"
+        on_change = ("name",)
+
+    Durian().hook(True)
+    with transaction.atomic():
+        Person.objects.all().delete()
+        Person.objects.bulk_create([Person(name=f"p{i}", address="1 Main St") for i in range(rows)])
+    get_redis("worker").flushdb()
+
+    def load_us() -> float:
+        gc.collect()
+        started = time.perf_counter()
+        list(Person.objects.all())
+        return (time.perf_counter() - started) / rows * 1e6
+
+    offs, ons = [], []
+    for _ in range(2 * rounds + 1):  # alternated, so drift on a busy machine hits both alike
+        offs.append(load_us())
+        hooks.register(PersonChanges)
+        ons.append(load_us())
+        hooks.unregister(PersonChanges)
+    load_off, load_on = statistics.median(offs), statistics.median(ons)
+
+    counter = RoundTrips()
+
+    def update_ms(queryset: Any) -> tuple[float, int]:
+        times, trips = [], 0
+        for r in range(rounds):
+            counter.count = 0
+            started = time.perf_counter()
+            queryset.update(address=f"{r} Bulk St")
+            times.append((time.perf_counter() - started) * 1000)
+            trips = counter.count
+            get_redis("worker").flushdb()
+        return statistics.median(times), trips
+
+    plain_ms, plain_trips = update_ms(QuerySet(Person))
+    hooked_ms, hooked_trips = update_ms(HookedQuerySet(Person))
+    return {
+        "rows": rows,
+        "load_off_us": load_off,
+        "load_on_us": load_on,
+        "tracking_us": load_on - load_off,
+        "update_plain_ms": plain_ms,
+        "update_hooked_ms": hooked_ms,
+        "update_plain_round_trips": plain_trips,
+        "update_hooked_round_trips": hooked_trips,
+    }
+
+
 def main() -> None:
     system = {"durian": Durian, "peer": Peer}[sys.argv[1]]()
     command = sys.argv[2]
@@ -270,7 +346,7 @@ def main() -> None:
         system.setup()
         result: Any = {"ok": True}
     elif command == "listeners":
-        system.listeners(args["count"], args["url"])
+        system.listeners(args["count"], args["url"], args.get("holes", 0))
         result = {"ok": True}
     elif command == "save":
         result = save_overhead(system, args["count"], args["rounds"])
@@ -278,6 +354,8 @@ def main() -> None:
         result = produce(system, args["count"], args["batch"], args["prefix"])
     elif command == "paced":
         result = paced(system, args["count"], args["rate"], args["prefix"])
+    elif command == "events":
+        result = events(args["rows"])
     elif command == "fanout":
         result = fanout(args["sizes"], args["events"])
     else:

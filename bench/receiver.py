@@ -3,7 +3,12 @@
 Every system measured posts to it. It answers each POST with ``200`` at once and records, per
 request, the event token found in the body (the ``"name"`` field) and the time of receipt, and
 counts distinct deliveries (path and token: one listener's copy of one event) apart from POSTs,
-so that a repeated delivery never inflates a rate. The benchmark reads and clears the record through ``GET /_stats`` and ``POST /_reset``.
+so that a repeated delivery never inflates a rate. The benchmark reads and clears the record
+through ``GET /_stats`` and ``POST /_reset``.
+
+Two paths behave like real endpoints: ``/slow...`` answers after ``SLOW`` seconds (100 ms; the
+stats report the most requests in flight at once), and ``/hole...`` accepts the request and never
+answers (a black hole; not recorded).
 
 Run: ``python bench/receiver.py PORT``.
 """
@@ -18,6 +23,7 @@ import time
 
 TOKEN = re.compile(rb'"name": ?"([^"]*)"')
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+SLOW = 0.1
 
 
 class State:
@@ -30,6 +36,9 @@ class State:
         self.last = 0.0
         self.tokens: list[tuple[str, float]] = []
         self.seen: set[tuple[bytes, bytes]] = set()  # (path, token): one listener's copy of one event
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.hole_hits = 0
 
     def record(self, path: bytes, body: bytes) -> None:
         """Count a POST; ``distinct``, ``first`` and ``last`` count each event per listener once."""
@@ -46,7 +55,14 @@ class State:
         self.last = now
 
     def stats(self, with_tokens: bool) -> bytes:
-        data = {"count": self.count, "distinct": len(self.seen), "first": self.first, "last": self.last}
+        data = {
+            "count": self.count,
+            "distinct": len(self.seen),
+            "first": self.first,
+            "last": self.last,
+            "max_in_flight": self.max_in_flight,
+            "hole_hits": self.hole_hits,
+        }
         if with_tokens:
             data["tokens"] = self.tokens
         return json.dumps(data).encode()
@@ -88,9 +104,22 @@ class Http(asyncio.Protocol):
         elif path.startswith(b"/_reset"):
             STATE.reset()
             self.transport.write(OK)
+        elif path.startswith(b"/hole"):
+            STATE.hole_hits += 1  # and never answer
+        elif path.startswith(b"/slow"):
+            STATE.in_flight += 1
+            STATE.max_in_flight = max(STATE.max_in_flight, STATE.in_flight)
+            asyncio.get_running_loop().call_later(SLOW, self.answer_slow, method, path, body)
         else:
             if method == b"POST":
                 STATE.record(path, body)
+            self.transport.write(OK)
+
+    def answer_slow(self, method: bytes, path: bytes, body: bytes) -> None:
+        STATE.in_flight -= 1
+        if method == b"POST":
+            STATE.record(path, body)
+        if not self.transport.is_closing():
             self.transport.write(OK)
 
 

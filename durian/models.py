@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -14,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from .conf import settings as durian_settings
 from .core import match
 from .core.event import Event
+from .core.payload import PAYLOAD_FORMATS
 from .core.signing import generate_secret
 
 
@@ -33,6 +35,13 @@ class Listener(models.Model):
     previous_secret = models.CharField(max_length=128, blank=True, editable=False)
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.ACTIVE)
+    payload_format = models.CharField(
+        _("payload format"),
+        max_length=10,
+        choices=[(name, name) for name in PAYLOAD_FORMATS],
+        default=PAYLOAD_FORMATS[0],
+        help_text=_("flat: the event's fields; standard: {type, timestamp, data} (Standard Webhooks)."),
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("owner"),
@@ -40,6 +49,20 @@ class Listener(models.Model):
         blank=True,
         on_delete=models.CASCADE,
         related_name="durian_listeners",
+    )
+    max_in_flight = models.PositiveSmallIntegerField(
+        _("concurrent requests"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text=_("Most requests in flight to this URL at once, across all workers. Empty: the site's default."),
+    )
+    rate_limit = models.FloatField(
+        _("requests per second"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.01), MaxValueValidator(100_000)],
+        help_text=_("Most requests per second to this URL. Empty: no limit."),
     )
     consecutive_failures = models.PositiveIntegerField(_("failures in a row"), default=0, editable=False)
     failing_since = models.DateTimeField(null=True, blank=True, editable=False)

@@ -18,6 +18,7 @@ from django.core.validators import URLValidator
 
 from ..conf import settings as durian_settings
 from ..core import match
+from ..core.payload import PAYLOAD_FORMATS
 from ..hook import Hook
 from ..listeners import validate_listener
 from ..models import Listener
@@ -33,6 +34,10 @@ MATCHERS: list[tuple[type[match.Matcher], str]] = [
     (match.Like, "like (regular expression)"),
 ]
 _BY_OP = {cls.op: cls for cls, _ in MATCHERS}
+#: The matcher offered on fields of hooks that report changes (``on_change``): "changed to" a
+#: value, or changed at all when the value is left empty.
+CHANGED = (match.Changed, "changed to")
+_FORMAT_WORDS = ("the event's fields", "{type, timestamp, data} (Standard Webhooks)")
 _URL_OPTIONS: dict[str, Any] = {"assume_scheme": "https"} if django.VERSION >= (5, 0) else {}
 
 
@@ -64,18 +69,45 @@ class ListenerForm(forms.Form):
         widget=forms.TextInput(attrs={"size": 60}),
     )
 
+    payload_format = forms.ChoiceField(
+        label="Payload format",
+        choices=[(name, f"{name}: {words}") for name, words in zip(PAYLOAD_FORMATS, _FORMAT_WORDS, strict=True)],
+        initial=PAYLOAD_FORMATS[0],
+        required=False,
+        help_text="How the body is laid out. Both are signed the same way.",
+    )
+
+    max_in_flight = forms.IntegerField(
+        label="Concurrent requests",
+        required=False,
+        min_value=1,
+        max_value=1000,
+        help_text="Optional: most requests in flight to this URL at once. Empty: the site's default.",
+    )
+    rate_limit = forms.FloatField(
+        label="Requests per second",
+        required=False,
+        min_value=0.01,
+        help_text="Optional: most requests per second to this URL. Empty: no limit.",
+    )
+
+    #: The listener's own fields this form edits (the filters aside).
+    EDITS = ("url", "description", "payload_format", "max_in_flight", "rate_limit")
+
     def __init__(self, *args: Any, hook: Hook, instance: Listener | None = None, **kwargs: Any) -> None:
         self.hook = hook
         self.instance = instance or Listener(hook=hook.name)
         initial = kwargs.setdefault("initial", {})
         if instance is not None:
-            initial.setdefault("url", instance.url)
-            initial.setdefault("description", instance.description)
+            for name in self.EDITS:
+                initial.setdefault(name, getattr(instance, name))
         current = self.instance.matchers if instance is not None else {}
         super().__init__(*args, **kwargs)
-        choices = [(cls.op, words) for cls, words in MATCHERS]
         for name in hook.fields:
+            offered = [*MATCHERS, CHANGED] if hook.reports_changes and name in hook.provides_args else MATCHERS
+            choices = [(cls.op, words) for cls, words in offered]
             matcher = current.get(name, match.Any())
+            shown = matcher.value.get("to", "") if isinstance(matcher, match.Changed) else matcher.value
             self.fields[self._op(name)] = forms.ChoiceField(
                 label=f"Matcher for {name}", choices=choices, initial=matcher.op
             )
@@ -84,7 +116,7 @@ class ListenerForm(forms.Form):
                 required=False,
                 strip=False,
                 max_length=int(durian_settings.LIKE_MAX_LENGTH),
-                initial="" if isinstance(matcher, match.Any) else format_value(matcher.value),
+                initial="" if isinstance(matcher, match.Any) or shown == "" else format_value(shown),
             )
 
     @staticmethod
@@ -113,12 +145,17 @@ class ListenerForm(forms.Form):
                 if text:
                     self.add_error(self._value(name), "Choose a matcher for this value, or clear it.")
                 continue
-            if text == "" and op != match.Is.op:
+            if text == "" and op not in (match.Is.op, match.Changed.op):
                 self.add_error(self._value(name), "Enter a value for this matcher, or choose “any”.")
                 continue
             try:
-                value = parse_value(self.hook, name, text) if op == match.Is.op else text
-                matcher = _BY_OP[op](value)
+                if op == match.Changed.op:
+                    matcher: match.Matcher = (
+                        match.Changed(to=parse_value(self.hook, name, text)) if text else match.Changed()
+                    )
+                else:
+                    value = parse_value(self.hook, name, text) if op == match.Is.op else text
+                    matcher = _BY_OP[op](value)
                 self.hook.validate_filters({name: matcher})
             except ValidationError as exc:
                 self.add_error(self._value(name), _messages(exc))
@@ -126,10 +163,13 @@ class ListenerForm(forms.Form):
             filters[name] = matcher
         return filters
 
+    def clean_payload_format(self) -> str:
+        return self.cleaned_data.get("payload_format") or PAYLOAD_FORMATS[0]
+
     def _post_clean(self) -> None:
         listener = self.instance
         filters = self._filters()
-        for name in ("url", "description"):
+        for name in self.EDITS:
             if name in self.cleaned_data:
                 setattr(listener, name, self.cleaned_data[name])
         listener.filters = match.filters_to_json(filters)
@@ -137,7 +177,7 @@ class ListenerForm(forms.Form):
             validate_listener(listener, exclude=["owner"])
         except ValidationError as exc:
             for key, messages in exc.message_dict.items():
-                if key in ("url", "description"):
+                if key in self.EDITS:
                     if key not in self.errors:
                         self.add_error(key, messages)
                 elif key in self.hook.fields:
@@ -163,7 +203,7 @@ class ListenerForm(forms.Form):
             listener.owner = owner
             listener.save()
         else:  # never overwrite state or health that workers update meanwhile
-            listener.save(update_fields=["url", "description", "filters", "updated_at"])
+            listener.save(update_fields=[*self.EDITS, "filters", "updated_at"])
         return listener
 
 
