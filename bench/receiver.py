@@ -1,8 +1,10 @@
 """The benchmark's webhook receiver: one asyncio HTTP/1.1 keep-alive server in its own process.
 
 Every system measured posts to it. It answers each POST with ``200`` at once and records, per
-request, the event token found in the body (the ``"name"`` field) and the time of receipt. The
-benchmark reads and clears the record through ``GET /_stats`` and ``POST /_reset``.
+request, the event token found in the body (the ``"name"`` field) and the time of receipt, and
+counts distinct deliveries (path and token: one listener's copy of one event) apart from POSTs,
+so that a repeated delivery never inflates a rate. The benchmark reads and clears the record
+through ``GET /_stats`` and ``POST /_reset``.
 
 Two paths behave like real endpoints: ``/slow...`` answers after ``SLOW`` seconds (100 ms; the
 stats report the most requests in flight at once), and ``/hole...`` accepts the request and never
@@ -33,22 +35,29 @@ class State:
         self.first = 0.0
         self.last = 0.0
         self.tokens: list[tuple[str, float]] = []
+        self.seen: set[tuple[bytes, bytes]] = set()  # (path, token): one listener's copy of one event
         self.in_flight = 0
         self.max_in_flight = 0
         self.hole_hits = 0
 
-    def record(self, body: bytes) -> None:
+    def record(self, path: bytes, body: bytes) -> None:
+        """Count a POST; ``distinct``, ``first`` and ``last`` count each event per listener once."""
         now = time.time()
-        if not self.count:
-            self.first = now
         self.count += 1
-        self.last = now
         m = TOKEN.search(body)
-        self.tokens.append((m.group(1).decode() if m else "", now))
+        token = m.group(1) if m else b""
+        self.tokens.append((token.decode(), now))
+        if (path, token) in self.seen:
+            return  # a duplicate: it adds nothing to the throughput
+        if not self.seen:
+            self.first = now
+        self.seen.add((path, token))
+        self.last = now
 
     def stats(self, with_tokens: bool) -> bytes:
         data = {
             "count": self.count,
+            "distinct": len(self.seen),
             "first": self.first,
             "last": self.last,
             "max_in_flight": self.max_in_flight,
@@ -100,16 +109,16 @@ class Http(asyncio.Protocol):
         elif path.startswith(b"/slow"):
             STATE.in_flight += 1
             STATE.max_in_flight = max(STATE.max_in_flight, STATE.in_flight)
-            asyncio.get_running_loop().call_later(SLOW, self.answer_slow, method, body)
+            asyncio.get_running_loop().call_later(SLOW, self.answer_slow, method, path, body)
         else:
             if method == b"POST":
-                STATE.record(body)
+                STATE.record(path, body)
             self.transport.write(OK)
 
-    def answer_slow(self, method: bytes, body: bytes) -> None:
+    def answer_slow(self, method: bytes, path: bytes, body: bytes) -> None:
         STATE.in_flight -= 1
         if method == b"POST":
-            STATE.record(body)
+            STATE.record(path, body)
         if not self.transport.is_closing():
             self.transport.write(OK)
 

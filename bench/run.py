@@ -200,10 +200,10 @@ class Receiver:
         last_count, last_change = -1, time.monotonic()
         while True:
             s = self.stats()
-            if s["count"] >= count:
+            if s["distinct"] >= count:
                 return s
-            if s["count"] != last_count:
-                last_count, last_change = s["count"], time.monotonic()
+            if s["distinct"] != last_count:
+                last_count, last_change = s["distinct"], time.monotonic()
             elif time.monotonic() - last_change > stall:
                 return s
             if workers is not None and not workers.alive():
@@ -260,7 +260,7 @@ class Database:
 
     def env(self, system: str) -> dict[str, str]:
         if self.vendor == "postgres":
-            return {"BENCH_DB": "postgres", "BENCH_PG_NAME": f"bench_{system}", "PGHOST": PG["host"],
+            return {"BENCH_DB": "postgres", "BENCH_PG_NAME": pg_name(system), "PGHOST": PG["host"],
                     "PGPORT": str(PG["port"]), "PGUSER": PG["user"]}  # fmt: skip
         return {"BENCH_DB": "sqlite", "BENCH_SQLITE": os.path.join(self.directory, f"{system}.sqlite3")}
 
@@ -276,6 +276,12 @@ def postgres_answers() -> str:
             return ""
     except Exception as exc:
         return f"PostgreSQL unavailable ({type(exc).__name__}: {str(exc).strip()[:120]})"
+
+
+def pg_name(system: str) -> str:
+    """This run's PostgreSQL database of ``system``: per run, so that runs side by side never drop
+    each other's database."""
+    return f"bench_{system}_{os.getpid()}"
 
 
 def recreate_pg_databases(names: list[str]) -> None:
@@ -359,7 +365,7 @@ def throughput_run(system: System, db: Database, receiver: Receiver, redis_url: 
                 raise RuntimeError(f"{system.name} workers delivered nothing within 60 s (see {logfile})")
             time.sleep(0.01)
         pids = [pid for p in workers.procs for pid in descendants(p.pid)]
-        cpu_start, count_start = cpu_seconds(pids), receiver.stats()["count"]
+        cpu_start, count_start = cpu_seconds(pids), receiver.stats()["distinct"]
         got = receiver.wait_for(events * listeners, stall=prof.stall_seconds, workers=workers)
         cpu = cpu_seconds(pids) - cpu_start
         rss = workers.worker_rss()
@@ -370,11 +376,13 @@ def throughput_run(system: System, db: Database, receiver: Receiver, redis_url: 
         "listeners": listeners,
         "processes": processes,
         "expected": events * listeners,
-        "delivered": got["count"],
+        "delivered": got["distinct"],  # distinct events per listener: duplicates do not count
+        "posts": got["count"],
+        "duplicates": got["count"] - got["distinct"],
         "seconds": elapsed,
-        "deliveries_per_s": got["count"] / elapsed,
-        "per_process": got["count"] / elapsed / processes,
-        "worker_cpu_ms_per_delivery": cpu * 1000 / max(1, got["count"] - count_start),
+        "deliveries_per_s": got["distinct"] / elapsed,
+        "per_process": got["distinct"] / elapsed / processes,
+        "worker_cpu_ms_per_delivery": cpu * 1000 / max(1, got["distinct"] - count_start),
         "produce_seconds": produced["end"] - produced["start"],
         "rss_max_mb": rss["max_mb"],
         "rss_total_mb": rss["total_mb"],
@@ -414,7 +422,7 @@ def latency_run(system: System, db: Database, receiver: Receiver, redis_url: str
     try:
         receiver.reset()
         system.drive(db, "produce", count=1, batch=1, prefix="warm")
-        if receiver.wait_for(1, stall=60, workers=workers)["count"] < 1:
+        if receiver.wait_for(1, stall=60, workers=workers)["distinct"] < 1:
             raise RuntimeError(f"{system.name} workers delivered nothing within 60 s (see {logfile})")
         time.sleep(1.0)
         receiver.reset()
@@ -732,7 +740,7 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:
             results["notes"].append(f"django-webhook: could not be installed ({exc})")
 
-    pg_names = ["bench_durian", "bench_peer"]
+    pg_names = [pg_name("durian"), pg_name("peer")]
     if not pg_reason:
         recreate_pg_databases(pg_names)
     try:

@@ -80,8 +80,13 @@ class Response:
     delay: float = 0.0
 
 
+class _IPv6Server(ThreadingHTTPServer):
+    address_family = socket.AF_INET6
+
+
 class Receiver:
-    """A threaded HTTP/1.1 server on 127.0.0.1 that records requests and answers as told."""
+    """A threaded HTTP/1.1 server on loopback (``127.0.0.1``, or ``::1``) that records requests and
+    answers as told."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.requests: list[Request] = []
@@ -120,7 +125,8 @@ class Receiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer((host, port), Handler)
+        server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
+        self.server = server_class((host, port), Handler)
         self.server.daemon_threads = True
         self._thread = threading.Thread(target=self.server.serve_forever, name="durian-test-receiver", daemon=True)
 
@@ -129,7 +135,7 @@ class Receiver:
     @property
     def url(self) -> str:
         host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}/hook"
+        return f"http://[{host}]:{port}/hook" if ":" in host else f"http://{host}:{port}/hook"
 
     def start(self) -> Receiver:
         self._thread.start()

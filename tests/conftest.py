@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import dramatiq
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from durian.storage.connection import get_redis
 from durian.testing import Receiver, forbid_network
+
+# A shared 2-core machine may stall any example: no per-example deadline, no "too slow" check
+# (pytest-timeout still fails a test that hangs).
+hypothesis_settings.register_profile("durian", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.load_profile("durian")
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -15,6 +22,15 @@ def loopback_only():
     blocked = forbid_network()
     yield blocked
     forbid_network(False)
+
+
+@pytest.fixture(autouse=True)
+def no_network_touched(loopback_only):
+    """Fail the test that tried to leave loopback or resolve a name, even when it handled the refusal."""
+    before = len(loopback_only)
+    yield
+    refused = loopback_only[before:]
+    assert not refused, f"this test tried to reach the network: {refused!r}"
 
 
 @pytest.fixture

@@ -91,6 +91,8 @@ DURIAN_CONNECT_TIMEOUT = 2.0
 DURIAN_READ_TIMEOUT = 5.0
 # The receivers of the test suite listen on loopback, which durian refuses by default (SSRF).
 DURIAN_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]
+# No DNS in tests: names resolve through a FixedResolver (tests/names.py), never the system's.
+DURIAN_RESOLVER = "tests.names.NAMES"
 # Store delivery records at once, so no test sees rows of another; tests/test_recorder.py covers
 # the background batches production uses.
 DURIAN_RECORD_INTERVAL_MS = 0

@@ -14,18 +14,9 @@ from durian.registry import hooks
 from example_project.people.hooks import PersonHook
 from example_project.people.models import Person
 
+from .waiting import wait_until
+
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def wait_until(predicate, timeout=10.0):
-    import time
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def test_a_500_then_a_200_delivers_once_with_the_same_webhook_id(worker, receiver):
@@ -87,9 +78,9 @@ def test_an_endpoint_that_always_fails_ends_as_one_dead_letter_that_retry_delive
 
 
 def test_the_admin_lists_listeners_with_their_filters_in_words(admin_client_logged_in, redis_client):
-    PersonHook().listener(url="https://client.example/hook").match(name=Startswith("J")).save()
+    PersonHook().listener(url="https://client.test/hook").match(name=Startswith("J")).save()
     page = admin_client_logged_in.get("/admin/durian/listener/").content.decode()
-    assert "https://client.example/hook" in page and "name starts with &#x27;J&#x27;" in page
+    assert "https://client.test/hook" in page and "name starts with &#x27;J&#x27;" in page
 
 
 def test_a_listener_change_reaches_the_next_event(worker, receiver):
@@ -171,3 +162,27 @@ def test_signatures_verify_with_the_standardwebhooks_package(worker, receiver):
     other = Listener(hook="person", url=receiver.url)
     with pytest.raises(WebhookVerificationError):
         Webhook(other.secret).verify(request.body, request.headers)
+
+
+def test_retry_selected_on_many_dead_letters_to_a_slow_endpoint_delivers_each_once_and_says_so(
+    receiver, admin_client_logged_in, redis_client
+):
+    from durian.core.event import Event
+    from durian.core.outcome import Outcome
+    from durian.storage import deadletters
+
+    listener = PersonHook().listener(url=receiver.url).save()
+    events = [Event(hook="person", payload={"name": f"P{i}", "address": "a"}) for i in range(60)]
+    for event in events:
+        deadletters.store(event, listener.pk, 3, Outcome(False, status_code=500, error="HTTP 500"))
+    receiver.default.delay = 0.05  # a slow receiver: 3 s for the 60 in all
+    response = admin_client_logged_in.post(
+        "/admin/durian/deadletter/",
+        {"action": "retry_selected", "_selected_action": list(DeadLetter.objects.values_list("pk", flat=True))},
+        follow=True,
+    )
+    assert "60 dead letter(s) delivered." in response.content.decode()
+    assert sorted(r.headers["webhook-id"] for r in receiver.requests) == sorted(
+        e.webhook_id(listener.pk) for e in events
+    )
+    assert not DeadLetter.objects.exclude(status=DeadLetter.Status.DELIVERED).exists()

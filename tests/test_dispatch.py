@@ -1,7 +1,6 @@
 """From a save to the stream: after commit, never on rollback, one round trip per transaction."""
 
 import pytest
-import redis as redis_lib
 from django.db import transaction
 
 from durian.models import OutboxEvent
@@ -49,20 +48,31 @@ def test_a_save_outside_a_transaction_is_sent_at_once(redis_client):
     assert names(redis_client) == ["Autocommit"]
 
 
+def commandstats(client):
+    return {k.removeprefix("cmdstat_"): v["calls"] for k, v in client.info("commandstats").items()}
+
+
 def test_a_transaction_of_many_saves_costs_one_redis_round_trip(redis_client, monkeypatch):
-    executed = []
-    original = redis_lib.client.Pipeline.execute
+    from redis.connection import AbstractConnection
 
-    def counting(self, *args, **kwargs):
-        executed.append(len(self.command_stack))
-        return original(self, *args, **kwargs)
+    sent = []  # every write to a Redis socket from this process: one per command, or one per pipeline
+    original = AbstractConnection.send_packed_command
 
-    monkeypatch.setattr(redis_lib.client.Pipeline, "execute", counting)
+    def counting(self, command, check_health=True):
+        sent.append(command)
+        return original(self, command, check_health)
+
+    Person.objects.create(name="warm")  # a connection in the pool already, as on a live site
+    before = commandstats(redis_client)
+    monkeypatch.setattr(AbstractConnection, "send_packed_command", counting)
     with transaction.atomic():
         for i in range(1000):
             Person.objects.create(name=f"P{i}")
-    assert executed == [1000]
-    assert len(names(redis_client)) == 1000
+    monkeypatch.undo()
+    after = commandstats(redis_client)
+    assert len(sent) == 1
+    assert {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)} == {"xadd": 1000, "info": 1}
+    assert len(names(redis_client)) == 1001
 
 
 def test_events_wait_in_the_outbox_while_redis_is_down_and_the_sweep_sends_them(redis_client, settings):

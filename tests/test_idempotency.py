@@ -9,6 +9,8 @@ from durian.storage import idempotency
 from example_project.people.hooks import PersonHook
 from workers.actors import deliver
 
+from .waiting import wait_until
+
 
 def deliver_now(items):
     """What the actor does with one message, and then the requests it handed on, settled."""
@@ -41,14 +43,20 @@ def test_a_failed_attempt_gives_the_webhook_id_back_for_its_retry(listener, rece
     assert idempotency.delivered(redis_client, event.webhook_id(listener.pk))
 
 
-def test_a_webhook_id_another_worker_is_posting_is_not_posted_again_meanwhile(listener, receiver, redis_client):
+def test_a_webhook_id_another_worker_is_posting_is_not_posted_again_meanwhile_but_once_its_lease_runs_out(
+    listener, receiver, redis_client, worker
+):
     event = Event(hook="person", payload={"name": "Joe", "address": "a"})
     wid = event.webhook_id(listener.pk)
-    assert idempotency.claim(redis_client, wid, "other-worker").go
+    redis_client.set(idempotency.key(wid), "other-worker", px=1500)  # its lease; it dies while posting
     taken = idempotency.claim(redis_client, wid, "me")
-    assert taken.state == "busy" and 0 < taken.retry_in_ms <= idempotency.lease_ms()
+    assert taken.state == "busy" and 0 < taken.retry_in_ms <= 1500
     deliver_now([item(event, listener.pk)])  # looks again after the lease, in a delayed message
     assert receiver.requests == []
+    (request,) = receiver.wait_for(1, timeout=30)
+    assert request.headers["webhook-id"] == wid
+    wait_until(lambda: idempotency.delivered(redis_client, wid), 30, "the webhook-id to be marked delivered")
+    assert len(receiver.requests) == 1
 
 
 def test_a_replay_delivers_again_on_purpose(listener, receiver):

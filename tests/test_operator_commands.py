@@ -18,6 +18,7 @@ from durian.models import DeadLetter, Delivery, Listener, OutboxEvent
 from durian.storage import stream
 from example_project.people.hooks import PersonHook
 from example_project.people.models import Person
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -177,3 +178,46 @@ def test_purge_dry_run_counts_without_removing(redis_client, stream_len):
     out = run("durian_purge", "--older-than", "0s", "--dry-run")
     assert "Stream entries trimmed: 2" in out
     assert stream_len() == 2
+
+
+def test_purge_trims_only_below_what_every_consumer_group_still_needs(redis_client, stream_len):
+    people(6)
+    stream.ensure_group(redis_client)
+    key = durian_settings.STREAM_KEY
+    redis_client.xgroup_create(key, "audit", id="0")  # e.g. an archive reading the same stream
+    stream.ack(redis_client, [i for i, _ in stream.read(redis_client, "c1", 6, None)])  # durian's group: all done
+    audit = redis_client.xreadgroup("audit", "a1", {key: ">"}, count=2)[0][1]
+    redis_client.xack(key, "audit", *[i for i, _ in audit])  # the archive: two done, four unread
+    out = run("durian_purge", "--older-than", "0s")
+    assert "Stream entries trimmed: 2" in out
+    assert stream_len() == 4
+    assert [e.payload["name"] for _, e in stream.history(redis_client)] == ["p2", "p3", "p4", "p5"]
+
+
+def test_purge_forgets_consumers_idle_that_long_with_nothing_pending_and_keeps_the_others(redis_client):
+    people(3)
+    stream.ensure_group(redis_client)
+    done = stream.read(redis_client, "gone-quiet", 2, None)
+    stream.ack(redis_client, [i for i, _ in done])
+    stream.read(redis_client, "holding", 1, None)  # one entry pending with it
+    group = durian_settings.CONSUMER_GROUP
+
+    def consumers():
+        return sorted(c["name"] for c in stream.consumers(redis_client, group))
+
+    assert consumers() == ["gone-quiet", "holding"]
+    assert "Idle consumers with nothing pending removed: 0" in run("durian_purge", "--older-than", "1h")
+    assert consumers() == ["gone-quiet", "holding"]  # not idle that long
+    wait_until(lambda: all(int(c["idle"]) > 5 for c in stream.consumers(redis_client, group)), 30, "idle consumers")
+    assert "Idle consumers with nothing pending removed: 1" in run("durian_purge", "--older-than", "0s")
+    assert consumers() == ["holding"]  # its pending entry still needs it
+
+
+def test_the_stream_is_capped_near_stream_maxlen_keeping_the_newest_events(redis_client, stream_len, settings):
+    settings.DURIAN_STREAM_MAXLEN = 100
+    from django.db import transaction
+
+    with transaction.atomic():
+        people(1000)
+    assert 100 <= stream_len() < 1000  # approximate trimming: whole nodes, never below the cap
+    assert [e.payload["name"] for _, e in stream.history(redis_client)][-100:] == [f"p{i}" for i in range(900, 1000)]

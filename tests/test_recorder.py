@@ -1,15 +1,19 @@
 """Delivery records: failed attempts stored at once in full, successful ones in background batches."""
 
+import dramatiq
 import pytest
 
 from durian.core.event import Event
 from durian.models import Delivery
 from durian.pipeline import lanes
 from durian.pipeline.queue import item
-from durian.storage.recorder import recorder
+from durian.storage import recorder as recorder_module
+from durian.storage.recorder import Recorder
 from example_project.people.hooks import PersonHook
-from tests.test_delivery import wait_until
+from example_project.people.models import Person
 from workers.actors import deliver
+
+from .waiting import wait_until
 
 
 def deliver_now(items):
@@ -19,6 +23,28 @@ def deliver_now(items):
 
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def recorder(monkeypatch):
+    """This test's own recorder (and thread): no test waits on an interval an earlier test set."""
+    own = Recorder()
+    monkeypatch.setattr(recorder_module, "recorder", own)
+    return own
+
+
+@pytest.fixture
+def batches(monkeypatch):
+    """The size of every statement batch the recorder stores, in order."""
+    sizes = []
+    insert = recorder_module._insert
+
+    def counting(records):
+        sizes.append(len(records))
+        insert(records)
+
+    monkeypatch.setattr(recorder_module, "_insert", counting)
+    return sizes
 
 
 @pytest.fixture
@@ -35,25 +61,48 @@ def test_a_failed_attempt_is_recorded_before_the_message_is_done(listener, recei
     assert "HTTP 500" in record.error
 
 
-def test_successful_attempts_are_recorded_in_one_background_batch_soon_after(listener, receiver, settings):
+def test_successful_attempts_are_recorded_in_one_background_batch_soon_after(
+    listener, receiver, settings, recorder, batches
+):
     settings.DURIAN_RECORD_INTERVAL_MS = 100
     events = [Event(hook="person", payload={"name": f"P{i}", "address": "a"}) for i in range(30)]
     deliver_now([item(e, listener.pk) for e in events])
     assert len(receiver.requests) == 30
-    wait_until(lambda: Delivery.objects.count() == 30, timeout=5)
+    wait_until(lambda: Delivery.objects.count() == 30, 30, "30 delivery records")
     assert recorder.pending() == 0
+    assert batches == [30]
     assert set(Delivery.objects.values_list("webhook_id", flat=True)) == {e.webhook_id(listener.pk) for e in events}
     assert all(d.ok and d.status_code == 200 and d.attempt == 1 for d in Delivery.objects.all())
 
 
-def test_flush_stores_what_is_waiting_at_once(listener, receiver, settings):
+def test_flush_stores_what_is_waiting_at_once(listener, receiver, settings, recorder):
     settings.DURIAN_RECORD_INTERVAL_MS = 60_000
     deliver_now([item(Event(hook="person", payload={"name": "Joe", "address": "a"}), listener.pk)])
-    assert recorder.flush() + Delivery.objects.count() >= 1  # the recorder thread may have been faster
-    assert Delivery.objects.filter(ok=True).count() == 1
+    assert (recorder.pending(), Delivery.objects.count()) == (1, 0)
+    assert recorder.flush() == 1
+    assert (recorder.pending(), Delivery.objects.filter(ok=True).count()) == (0, 1)
 
 
-def test_with_batching_off_every_record_is_stored_at_once(listener, receiver, settings):
+def test_with_batching_off_every_record_is_stored_at_once(listener, receiver, settings, recorder):
     settings.DURIAN_RECORD_INTERVAL_MS = 0
     deliver_now([item(Event(hook="person", payload={"name": "Joe", "address": "a"}), listener.pk)])
     assert Delivery.objects.filter(ok=True).count() == 1
+    assert recorder.pending() == 0
+
+
+def test_a_worker_that_shuts_down_stores_the_records_still_waiting(listener, receiver, settings, recorder):
+    import durian.tasks  # noqa: F401  (the actors and the consumer middleware, as in rundramatiq)
+
+    settings.DURIAN_RECORD_INTERVAL_MS = 60_000  # the batch would wait a minute
+    broker = dramatiq.get_broker()
+    broker.flush_all()
+    worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)
+    worker.start()
+    try:
+        Person.objects.create(name="Joe")
+        receiver.wait_for(1, timeout=30)
+        wait_until(lambda: recorder.pending() == 1, 30, "the record to wait in the batch")
+        assert Delivery.objects.count() == 0
+    finally:
+        worker.stop(timeout=10_000)
+    assert Delivery.objects.filter(ok=True, listener=listener).count() == 1

@@ -10,14 +10,22 @@ from example_project.people.hooks import PersonHook
 from example_project.people.models import Person
 
 
+@pytest.fixture
+def registry():
+    """A registry of this test's own; whatever it registered is unregistered (signals disconnected) after."""
+    own = HookRegistry()
+    yield own
+    for hook in list(own):
+        own.unregister(hook.name)
+
+
 def test_the_example_hook_is_autodiscovered_from_hooks_py():
     assert "person" in hooks
     assert isinstance(hooks["person"], PersonHook)
     assert "person" in [h.name for h in hooks]
 
 
-def test_registering_a_second_hook_under_the_same_name_fails_at_once():
-    registry = HookRegistry()
+def test_registering_a_second_hook_under_the_same_name_fails_at_once(registry):
 
     class Other(ModelHook):
         name = "person"
@@ -27,23 +35,21 @@ def test_registering_a_second_hook_under_the_same_name_fails_at_once():
     registry.register(PersonHook)
     with pytest.raises(HookError, match="'person'.*already registered"):
         registry.register(Other)
-    registry.unregister("person")
 
 
-def test_provides_args_naming_no_field_fails_naming_the_hook_and_field():
+def test_provides_args_naming_no_field_fails_naming_the_hook_and_field(registry):
     class Broken(ModelHook):
         name = "broken"
         model = Person
         provides_args = ["name", "shoe_size"]
 
     with pytest.raises(HookError) as info:
-        HookRegistry().register(Broken)
+        registry.register(Broken)
     assert "'broken'" in str(info.value) and "'shoe_size'" in str(info.value)
 
 
 @pytest.mark.django_db(transaction=True)
-def test_register_takes_a_class_or_an_instance_and_unregister_disconnects(redis_client):
-    registry = HookRegistry()
+def test_register_takes_a_class_or_an_instance_and_unregister_disconnects(redis_client, registry):
 
     class Renamed(PersonHook):
         name = "person-copy"
@@ -64,12 +70,12 @@ def test_an_unknown_hook_name_raises_key_error_that_names_it():
         hooks["nope"]
 
 
-def test_a_plain_hook_needs_a_name():
+def test_a_plain_hook_needs_a_name(registry):
     class Nameless(Hook):
         pass
 
     with pytest.raises(HookError, match="name"):
-        HookRegistry().register(Nameless)
+        registry.register(Nameless)
 
 
 def test_description_comes_from_the_docstring_or_the_attribute():

@@ -22,8 +22,13 @@ def test_no_delay_after_the_last_attempt(schedule):
     assert retry_delay(len(schedule), schedule) is not None
 
 
-def test_the_default_schedule_follows_trusted_senders():
-    from durian.conf import DEFAULTS
+def test_by_default_a_failing_receiver_is_retried_for_about_a_day_with_growing_waits(settings):
+    from durian.conf import settings as durian_settings
 
-    assert list(DEFAULTS["RETRY_SCHEDULE"]) == [5, 300, 1800, 7200, 18000, 36000, 36000]
-    assert max_attempts(DEFAULTS["RETRY_SCHEDULE"]) == 8
+    del settings.DURIAN_RETRY_SCHEDULE  # the documented default, not the suite's quick one
+    schedule = list(durian_settings.RETRY_SCHEDULE)
+    waits = [retry_delay(n, schedule, 0.0) for n in range(1, max_attempts(schedule))]
+    assert retry_delay(max_attempts(schedule), schedule, 0.0) is None
+    assert waits[0] <= 10  # a blip is retried within seconds
+    assert waits == sorted(waits)  # never sooner than the previous wait
+    assert 20 * 3600 <= sum(waits) <= 48 * 3600  # about a day in all before it is a dead letter

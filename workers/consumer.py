@@ -93,6 +93,7 @@ class StreamConsumer:
 
     def __init__(self, name: str | None = None) -> None:
         self.name = name or consumer_name()
+        self.entries_read = 0  # handed on since start (said in the log when it stops)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self.run, name=f"durian-consumer-{self.name}", daemon=True)
 
@@ -103,7 +104,7 @@ class StreamConsumer:
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
         self._thread.join(timeout)
-        logger.info("durian: stream consumer %s stopped", self.name)
+        logger.info("durian: stream consumer %s stopped after %d entries", self.name, self.entries_read)
 
     def run(self) -> None:
         failures = 0
@@ -140,6 +141,7 @@ class StreamConsumer:
     def _handle(self, client: redis.Redis, entries: Sequence[stream.Entry]) -> None:
         if entries:
             hand_off(client, entries)
+            self.entries_read += len(entries)
 
     def _sweep(self, client: redis.Redis) -> None:
         """Relay outbox leftovers, and rebuild the listener cache if it fell behind the database."""

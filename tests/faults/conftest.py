@@ -9,6 +9,7 @@ test's own database (``DURIAN_TEST_DB_NAME``); the tests are transactional, so t
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -16,7 +17,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from durian.storage import connection as durian_connection
 from durian.testing import Receiver
 from example_project.people.models import Person
 
+from ..waiting import nothing_in_flight, wait_until
 from .worker_settings import FAULT_SETTINGS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,17 +39,6 @@ WORKER_SETTINGS = "tests.faults.worker_settings"
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     """Run the fault tests last: they take a minute, and the quick tests should report first."""
     items.sort(key=lambda item: item.get_closest_marker("fault") is not None)
-
-
-def wait_until(predicate: Callable[[], object], timeout: float, what: str, every: float = 0.05) -> float:
-    """Poll ``predicate`` until it holds; returns the seconds it took, fails after ``timeout``."""
-    started = time.monotonic()
-    while True:
-        if predicate():
-            return time.monotonic() - started
-        if time.monotonic() - started > timeout:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(every)
 
 
 def webhook_ids(receiver: Receiver) -> Counter:
@@ -122,7 +113,9 @@ class WorkerProcess:
 
     def stop(self) -> None:
         if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
+            # To the main process only: it passes one SIGTERM on to its worker process (a second one,
+            # from a signal to the whole group, would make that exit at once, without cleaning up).
+            os.kill(self.process.pid, signal.SIGTERM)
             try:
                 self.process.wait(15)
             except subprocess.TimeoutExpired:
@@ -137,6 +130,13 @@ class WorkerProcess:
 
     def log(self) -> str:
         return Path(self.log_path).read_text(errors="replace")[-4000:]
+
+    def entries_read(self) -> int | None:
+        """How many stream entries its consumer handed on (said in the log when it stopped), if it did."""
+        found = re.findall(
+            r"stream consumer \S+ stopped after (\d+) entries", Path(self.log_path).read_text(errors="replace")
+        )
+        return sum(int(n) for n in found) if found else None
 
 
 class Cluster:
@@ -181,38 +181,71 @@ def cluster(settings, transactional_db):
         durian_connection.reset()
 
 
-def save_people(count: int, per_transaction: int = 500, prefix: str = "p") -> None:
-    """Create ``count`` people (one ``person`` event each), ``per_transaction`` per transaction."""
+def save_people(count: int, per_transaction: int = 500, prefix: str = "p") -> set[str]:
+    """Create ``count`` people (one ``person`` event each), ``per_transaction`` per transaction; their names."""
     from django.db import transaction
 
     for start in range(0, count, per_transaction):
         with transaction.atomic():
             for i in range(start, min(count, start + per_transaction)):
                 Person.objects.create(name=f"{prefix}{i}", address="1 Main St", secret="s")
+    return {f"{prefix}{i}" for i in range(count)}
+
+
+def names(receiver: Receiver) -> set[str]:
+    """The payload names of the events the receiver got (with a 2xx answer)."""
+    return {r.json()["name"] for r in list(receiver.delivered)}
 
 
 @dataclass
 class Tally:
-    """What the receiver ended with: distinct webhook-ids, repeats, and how long it took."""
+    """What the receiver ended with: distinct webhook-ids, repeats, how long it took, and (when the
+    test said which events it saved) the saved events it never got and the events it got unsaved."""
 
     events: int
     received: int
     duplicates: int
     seconds: float
+    missing: frozenset[str] = frozenset()
+    unexpected: frozenset[str] = frozenset()
 
     @property
     def lost(self) -> int:
-        return self.events - self.received
+        return max(self.events - self.received, len(self.missing))
+
+    def assert_complete(self, max_duplicates: int = 0) -> None:
+        """Every saved event arrived, nothing else did, and at most ``max_duplicates`` POSTs repeated one."""
+        assert not self.missing, f"{len(self.missing)} saved event(s) never arrived, e.g. {sorted(self.missing)[:5]}"
+        assert not self.unexpected, f"events nobody saved arrived: {sorted(self.unexpected)[:5]}"
+        assert self.lost == 0
+        assert self.duplicates <= max_duplicates, f"{self.duplicates} duplicate POSTs (at most {max_duplicates})"
 
 
-def await_all(receiver: Receiver, events: int, timeout: float = 60, what: str = "") -> Tally:
-    """Wait until the receiver holds ``events`` distinct webhook-ids; count them and their repeats."""
+def await_all(
+    receiver: Receiver,
+    events: int,
+    timeout: float = 300,
+    what: str = "",
+    saved: Iterable[str] | None = None,
+    workers_running: bool = True,
+) -> Tally:
+    """Wait until the receiver holds ``events`` distinct webhook-ids (and, given the ``saved`` payload
+    names, every one of them); count them, their repeats, and the names missing or unexpected."""
+    expected = set(saved) if saved is not None else None
     started = time.monotonic()
-    wait_until(lambda: len(webhook_ids(receiver)) >= events, timeout, what or f"all {events} webhook-ids", every=0.1)
+
+    def arrived() -> bool:
+        return len(webhook_ids(receiver)) >= events and (expected is None or expected <= names(receiver))
+
+    wait_until(arrived, timeout, what or f"all {events} events", every=0.1)
     took = time.monotonic() - started
-    time.sleep(0.5)  # let late repeats, if any, arrive before counting them
+    if workers_running:  # else nothing can arrive late
+        wait_until(nothing_in_flight, 300, "the outbox, the stream's pending entries and Dramatiq's queues to empty")
     ids = webhook_ids(receiver)
-    return Tally(events, len(ids), sum(ids.values()) - len(ids), took)
+    got = names(receiver)
+    missing = frozenset(expected - got) if expected is not None else frozenset()
+    unexpected = frozenset(got - expected) if expected is not None else frozenset()
+    return Tally(events, len(ids), sum(ids.values()) - len(ids), took, missing, unexpected)
 
 
 def report(name: str, tally: Tally | None = None, **numbers: object) -> None:

@@ -7,6 +7,7 @@ import pytest
 from django.db import transaction
 
 from durian.models import OutboxEvent
+from durian.storage import connection as durian_connection
 from durian.storage.connection import get_redis
 from durian.testing import BlackHole
 from example_project.people.hooks import PersonHook
@@ -14,10 +15,11 @@ from example_project.people.models import Person
 
 from .conftest import await_all, report
 
-pytestmark = [pytest.mark.fault, pytest.mark.timeout(120)]
+pytestmark = [pytest.mark.fault, pytest.mark.timeout(400)]
 
-#: What Redis trouble may add to one save: the request-path timeout (1 s) plus slack for a busy machine.
-BOUND = 1.0 + 0.5
+#: What Redis trouble may add to one save: the request-path timeout (1 s) plus generous slack for a
+#: busy machine; still far below what redis-py's default retries take (about 4 s refused, 60 s silent).
+BOUND = 1.0 + 2.0
 
 
 def timed_save(i: int, prefix: str) -> float:
@@ -51,7 +53,7 @@ def test_redis_stopped_during_1000_saves_then_restarted_delivers_all(cluster, re
     outage = restarted_at - stopped_at
     assert waiting >= 390  # the saves during the outage waited in the outbox (a few got through before)
 
-    tally = await_all(receiver, 1000)
+    tally = await_all(receiver, 1000, saved={f"outage{i}" for i in range(1000)})
     recovered_in = time.monotonic() - restarted_at - 0.5
     baseline = statistics.median(durations["before"])
     extra = max(durations["during"]) - baseline
@@ -64,7 +66,7 @@ def test_redis_stopped_during_1000_saves_then_restarted_delivers_all(cluster, re
         max_extra_per_save_s=extra,
         recovered_s=recovered_in,
     )
-    assert tally.lost == 0
+    tally.assert_complete(max_duplicates=0)
     assert extra < BOUND
     assert not OutboxEvent.objects.exists()
 
@@ -81,7 +83,7 @@ def test_saves_return_within_the_bound_while_redis_is_frozen(cluster, receiver):
             time.sleep(0.1)
     finally:
         cluster.redis.thaw()
-    tally = await_all(receiver, 21)
+    tally = await_all(receiver, 21, saved={"warm0"} | {f"frozen{i}" for i in range(1, 21)})
     report(
         "Redis frozen (SIGSTOP) during 20 saves",
         tally,
@@ -92,7 +94,7 @@ def test_saves_return_within_the_bound_while_redis_is_frozen(cluster, receiver):
         recovered_s=tally.seconds,
     )
     assert max(durations) < BOUND
-    assert tally.lost == 0
+    tally.assert_complete(max_duplicates=0)
 
 
 def test_saves_return_within_the_bound_when_redis_accepts_and_never_answers(cluster, receiver, settings):
@@ -101,7 +103,11 @@ def test_saves_return_within_the_bound_when_redis_accepts_and_never_answers(clus
     with BlackHole() as hole:
         settings.DURIAN_REDIS_URL = f"redis://127.0.0.1:{hole.port}/0"  # the site only; workers reach the real Redis
         durations = [timed_save(i, "blackhole") for i in range(20)]
-    tally = await_all(receiver, 20, what="all 20 webhook-ids (through the sweep)")
+    settings.DURIAN_REDIS_URL = cluster.redis.url  # the site reaches its Redis again
+    durian_connection.reset()
+    tally = await_all(
+        receiver, 20, what="all 20 events (through the sweep)", saved={f"blackhole{i}" for i in range(20)}
+    )
     report(
         "Redis peer that never answers, 20 saves",
         tally,
@@ -110,4 +116,4 @@ def test_saves_return_within_the_bound_when_redis_accepts_and_never_answers(clus
         swept_in_s=tally.seconds,
     )
     assert max(durations) < BOUND
-    assert tally.lost == 0
+    tally.assert_complete(max_duplicates=0)

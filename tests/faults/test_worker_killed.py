@@ -9,7 +9,7 @@ from example_project.people.hooks import PersonHook
 
 from .conftest import await_all, report, save_people, wait_until, webhook_ids
 
-pytestmark = [pytest.mark.fault, pytest.mark.timeout(180)]
+pytestmark = [pytest.mark.fault, pytest.mark.timeout(600)]
 
 EVENTS = 5000
 
@@ -27,18 +27,19 @@ def test_sigkilled_worker_loses_no_event_of_a_5000_burst(cluster, receiver):
         killed_at = time.monotonic()
         cluster.start_worker(wait=False)
 
+    saved: set[str] = set()
     for start in range(0, EVENTS, 250):  # the burst: 20 transactions of 250 saves
-        save_people(250, per_transaction=250, prefix=f"b{start}-")
+        saved |= save_people(250, per_transaction=250, prefix=f"b{start}-")
         if killed_at is None and len(receiver.delivered) >= EVENTS // 5:
             saved_at_kill = start + 250
             at_kill = len(webhook_ids(receiver))
             kill_and_replace()
     if killed_at is None:  # the workers lagged behind the saves: kill once a fifth is through
-        wait_until(lambda: len(receiver.delivered) >= EVENTS // 5, 120, "a fifth of the burst")
+        wait_until(lambda: len(receiver.delivered) >= EVENTS // 5, 300, "a fifth of the burst")
         at_kill = len(webhook_ids(receiver))
         kill_and_replace()
 
-    tally = await_all(receiver, EVENTS, timeout=120)
+    tally = await_all(receiver, EVENTS, timeout=300, saved=saved)
     report(
         "worker SIGKILLed mid-burst",
         tally,
@@ -46,5 +47,6 @@ def test_sigkilled_worker_loses_no_event_of_a_5000_burst(cluster, receiver):
         delivered_before_kill=at_kill,
         recovered_s=time.monotonic() - killed_at - 0.5,
     )
-    assert tally.lost == 0
+    # A SIGKILL can repeat only what was on the wire: at most the killed worker's 8 threads' batches.
+    tally.assert_complete(max_duplicates=EVENTS // 100)
     assert not DeadLetter.objects.exists()

@@ -45,7 +45,7 @@ def test_the_demo_users_sign_in_and_create_a_listener(example_site, username):
     response = client.post(
         "/webhooks/events/person/listeners/new/",
         {
-            "url": "https://example.com/hooks",
+            "url": "https://client.test/hooks",
             "filter-name-op": "is",
             "filter-name-value": "Joe",
             "filter-address-op": "any",
@@ -57,7 +57,7 @@ def test_the_demo_users_sign_in_and_create_a_listener(example_site, username):
 
 
 def test_the_client_user_is_not_staff_and_sees_only_their_own_listeners(example_site):
-    Listener.objects.create(hook="person", url="https://example.com/someone-elses")
+    Listener.objects.create(hook="person", url="https://client.test/someone-elses")
     client = sign_in("client")
     html = client.get("/webhooks/").content.decode()
     assert "<h1>My listeners</h1>" in html and "someone-elses" not in html

@@ -16,7 +16,7 @@ ANY_ROWS = {"filter-name-op": "any", "filter-address-op": "any", "filter-created
 
 
 def form(**data) -> ListenerForm:
-    return ListenerForm({"url": "https://example.com/hook", **ANY_ROWS, **data}, hook=PersonHook())
+    return ListenerForm({"url": "https://client.test/hook", **ANY_ROWS, **data}, hook=PersonHook())
 
 
 def test_there_is_one_filter_row_per_field_the_hook_provides():
@@ -73,7 +73,7 @@ def test_a_string_matcher_needs_a_value_and_a_value_needs_a_matcher():
     assert f.errors["filter-address-value"] == ["Choose a matcher for this value, or clear it."]
 
 
-@pytest.mark.parametrize("url", ["not a url", "ftp://example.com/x", "javascript:alert(1)", ""])
+@pytest.mark.parametrize("url", ["not a url", "ftp://client.test/x", "javascript:alert(1)", ""])
 def test_a_bad_url_is_reported_next_to_the_url(url):
     f = form(url=url)
     assert not f.is_valid()
@@ -97,12 +97,12 @@ def test_whatever_listener_clean_refuses_is_shown_next_to_its_field(monkeypatch)
 
 def test_editing_starts_from_the_listeners_filters():
     listener = (
-        PersonHook().listener(url="https://example.com/h").match(name=match.Startswith("J"), created=True).build()
+        PersonHook().listener(url="https://client.test/h").match(name=match.Startswith("J"), created=True).build()
     )
     f = ListenerForm(hook=PersonHook(), instance=listener)
     values = {r.field: (r.matcher.value(), r.value.value()) for r in f.rows()}
     assert values == {"name": ("startswith", "J"), "address": ("any", ""), "created": ("is", "true")}
-    assert f["url"].value() == "https://example.com/h"
+    assert f["url"].value() == "https://client.test/h"
 
 
 @settings(max_examples=60, deadline=None)

@@ -51,7 +51,7 @@ def test_creating_a_listener_shows_its_secret_once_with_how_to_verify(as_alice, 
     response = as_alice.post(
         CREATE,
         {
-            "url": "https://example.com/hooks",
+            "url": "https://client.test/hooks",
             "description": "CRM sync",
             "filter-name-op": "startswith",
             "filter-name-value": "J",
@@ -119,7 +119,7 @@ def test_editing_changes_url_and_filters_but_not_state_or_health(as_alice, alice
     response = as_alice.post(
         reverse("durian:listener-edit", kwargs={"pk": alices_listener.pk}),
         {
-            "url": "https://example.com/new",
+            "url": "https://client.test/new",
             "description": "d",
             "filter-name-op": "any",
             "filter-address-op": "contains",
@@ -130,7 +130,7 @@ def test_editing_changes_url_and_filters_but_not_state_or_health(as_alice, alice
     )
     assert response.status_code == 302
     listener = Listener.objects.get(pk=alices_listener.pk)
-    assert listener.url == "https://example.com/new"
+    assert listener.url == "https://client.test/new"
     assert listener.describe_filters() == "address contains 'Main' and created is False"
     assert (listener.state, listener.consecutive_failures) == ("paused", 2)
     assert f"Listener {listener.pk} saved." in page(as_alice.get(reverse("durian:listener-list")))
