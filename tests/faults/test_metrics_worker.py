@@ -13,7 +13,8 @@ from durian.match import Startswith
 from durian.models import Listener
 from example_project.people.hooks import PersonHook
 from example_project.people.models import Person
-from tests.faults.conftest import cluster, wait_until  # noqa: F401  (the fixture)
+
+from .conftest import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -42,7 +43,7 @@ def test_a_workers_metrics_endpoint_counts_real_deliveries_failures_and_dead_let
     port = free_port()
     cluster.start_worker(
         threads=2,
-        settings_module="tests.metrics_worker_settings",
+        settings_module="tests.faults.metrics_worker_settings",
         dramatiq_prom_host="127.0.0.1",
         dramatiq_prom_port=str(port),
         dramatiq_prom_db=str(tmp_path / "prometheus"),
@@ -64,7 +65,7 @@ def test_a_workers_metrics_endpoint_counts_real_deliveries_failures_and_dead_let
 
     wait_until(moved, 60, "the worker's counters to move", every=0.5)
     samples = scrape(port)
-    attempts_made = 3  # tests.metrics_worker_settings: DURIAN_RETRY_SCHEDULE = [0.2, 0.2]
+    attempts_made = 3  # tests.faults.metrics_worker_settings: DURIAN_RETRY_SCHEDULE = [0.2, 0.2]
     assert sample(samples, "durian_deliveries_total", hook="person", outcome="failed") == 3 * attempts_made
     assert sample(samples, "durian_attempt_duration_seconds_count", hook="person") == 3 + 3 * attempts_made
     wait_until(

@@ -1,12 +1,10 @@
-"""Fixtures for the API: token clients for users with chosen permissions (the web pages' fixtures)."""
+"""Fixtures for the API: token clients (the users and listeners are the web pages' fixtures)."""
 
 from __future__ import annotations
 
 import pytest
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
-
-from tests.web.conftest import alice, alices_listener, bob, bobs_listener, make_user  # noqa: F401
 
 
 def token_client(user) -> APIClient:
