@@ -19,11 +19,9 @@ from collections.abc import Iterable
 from typing import Any
 
 import redis
-from django.db.models import Count
 
 from ..core.outcome import Outcome
-from ..models import DeadLetter, Listener, OutboxEvent
-from . import stream
+from . import stats
 
 logger = logging.getLogger("durian.metrics")
 
@@ -81,14 +79,13 @@ def refresh(client: redis.Redis) -> None:
     if m is None:
         return
     try:
-        groups = stream.groups(client)
-        m["lag"].set(sum(int(g.get("lag") or 0) for g in groups))
-        m["pending"].set(sum(int(g.get("pending") or 0) for g in groups))
-        m["outbox"].set(OutboxEvent.objects.count())
-        m["dead"].set(DeadLetter.objects.filter(status=DeadLetter.Status.DEAD).count())
-        counts = dict(Listener.objects.order_by().values_list("state").annotate(n=Count("id")))
-        for state in Listener.State.values:
-            m["listeners"].labels(state).set(counts.get(state, 0))
+        now = stats.backlog(client)
+        m["lag"].set(now.lag)
+        m["pending"].set(now.pending)
+        m["outbox"].set(now.outbox)
+        m["dead"].set(now.dead_letters)
+        for state, count in stats.listeners_by_state().items():
+            m["listeners"].labels(state).set(count)
     except Exception as exc:  # metrics must never stop a worker
         logger.warning("durian: could not refresh the metrics: %s", exc)
 
