@@ -25,6 +25,11 @@ class Series:
     color: str
 
 
+def _n(value: float) -> str:
+    """A coordinate as SVG text (format_html formats its arguments with ``str``)."""
+    return f"{value:.1f}"
+
+
 def _scale(top: float) -> float:
     """A round upper bound for the y axis at or above ``top``."""
     if top <= 0:
@@ -55,16 +60,16 @@ def chart(
 
     grid = format_html_join(
         "",
-        '<line x1="{}" x2="{}" y1="{:.1f}" y2="{:.1f}" class="grid"/>'
-        '<text x="{}" y="{:.1f}" class="axis" text-anchor="end">{}{}</text>',
-        ((LEFT, WIDTH - RIGHT, y(top * f), y(top * f), LEFT - 6, y(top * f) + 4, f"{top * f:g}", unit)
+        '<line x1="{}" x2="{}" y1="{}" y2="{}" class="grid"/>'
+        '<text x="{}" y="{}" class="axis" text-anchor="end">{}{}</text>',
+        ((LEFT, WIDTH - RIGHT, _n(y(top * f)), _n(y(top * f)), LEFT - 6, _n(y(top * f) + 4), f"{top * f:g}", unit)
          for f in (0, 0.25, 0.5, 0.75, 1)),
     )  # fmt: skip
     every = max(1, len(labels) // 8)
     ticks = format_html_join(
         "",
-        '<text x="{:.1f}" y="{}" class="axis" text-anchor="middle">{}</text>',
-        ((x(i), HEIGHT - BOTTOM + 16, label) for i, label in enumerate(labels) if i % every == 0),
+        '<text x="{}" y="{}" class="axis" text-anchor="middle">{}</text>',
+        ((_n(x(i)), HEIGHT - BOTTOM + 16, label) for i, label in enumerate(labels) if i % every == 0),
     )
     lines = []
     for s in series:
