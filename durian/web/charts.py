@@ -13,7 +13,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 WIDTH, HEIGHT = 720, 220
-LEFT, RIGHT, TOP, BOTTOM = 56, 12, 16, 36
+LEFT, RIGHT, TOP, BOTTOM = 56, 12, 34, 36
 
 
 @dataclass(frozen=True)
@@ -101,8 +101,8 @@ def chart(
     return format_html(
         '<svg class="durian-chart" role="img" aria-label="{}" viewBox="0 0 {} {}" width="{}" height="{}" '
         'xmlns="http://www.w3.org/2000/svg"><title>{}</title>'
-        "<style>.grid{{stroke:#ddd}}.axis{{font:11px sans-serif;fill:#555}}.legend{{font:12px sans-serif}}</style>"
-        '{}{}{}<text x="{}" y="{}" class="legend">{}</text></svg>',
-        title, WIDTH, HEIGHT, WIDTH, HEIGHT, title, grid, ticks, format_html_join("", "{}", ((line,) for line in lines)),
-        LEFT, HEIGHT - 6, legend,
+        "<style>.grid{{stroke:#ddd}}.axis{{font:11px sans-serif;fill:#555}}.legend{{font:12px sans-serif}}.heading{{font:bold 13px sans-serif;fill:#333}}</style>"
+        '<text x="{}" y="18" class="heading">{}</text>{}{}{}<text x="{}" y="{}" class="legend">{}</text></svg>',
+        title, WIDTH, HEIGHT, WIDTH, HEIGHT, title, LEFT, title, grid, ticks,
+        format_html_join("", "{}", ((line,) for line in lines)), LEFT, HEIGHT - 6, legend,
     )  # fmt: skip
