@@ -17,8 +17,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import redis
-from django.db.models import Case, Count, IntegerField, Q, Value, When
-from django.db.models.functions import TruncHour
+from django.db import connections, router
+from django.db.models import Case, Count, Func, IntegerField, Q, Value, When
+from django.db.models.functions import Substr, TruncHour
 from django.utils import timezone
 
 from ..models import DeadLetter, Delivery, Listener, OutboxEvent
@@ -71,10 +72,27 @@ def _bucket() -> Case:
     return Case(*whens, default=Value(len(LATENCY_BUCKETS_MS)), output_field=IntegerField())
 
 
+def _hour() -> Func:
+    """The UTC hour of ``created_at``, computed by the database itself.
+
+    On SQLite ``TruncHour`` is a Python function called per row (30 s at a million rows); the
+    stored text (``YYYY-MM-DD HH:MM:SS``, UTC) cut after the hour is the same key, natively.
+    """
+    if connections[router.db_for_read(Delivery)].vendor == "sqlite":
+        return Substr("created_at", 1, 13)
+    return TruncHour("created_at", tzinfo=datetime.UTC)
+
+
+def _as_hour(value: str | datetime.datetime) -> datetime.datetime:
+    if isinstance(value, str):
+        return datetime.datetime.strptime(value, "%Y-%m-%d %H").replace(tzinfo=datetime.UTC)
+    return value.astimezone(datetime.UTC)
+
+
 def hourly(since: datetime.datetime, until: datetime.datetime | None = None) -> list[Hour]:
     """Every hour from ``since`` to ``until`` (now), oldest first, empty hours included. One query."""
     until = until or timezone.now()
-    start = since.replace(minute=0, second=0, microsecond=0)
+    start = since.astimezone(datetime.UTC).replace(minute=0, second=0, microsecond=0)
     hours: dict[datetime.datetime, Hour] = {}
     at = start
     while at <= until:
@@ -82,13 +100,13 @@ def hourly(since: datetime.datetime, until: datetime.datetime | None = None) -> 
         at += datetime.timedelta(hours=1)
     rows = (
         Delivery.objects.filter(created_at__gte=since, created_at__lte=until)
-        .annotate(hour=TruncHour("created_at"), bucket=_bucket())
+        .annotate(hour=_hour(), bucket=_bucket())
         .values("hour", "bucket", "ok")
         .annotate(n=Count("id"))
         .order_by()
     )
     for row in rows:
-        hour = hours.get(row["hour"])
+        hour = hours.get(_as_hour(row["hour"]))
         if hour is None:
             continue
         hour.attempts += row["n"]
