@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 from django.contrib.auth.models import User
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from durian.models import DeadLetter, Delivery, Listener
 from tests.web.conftest import dead_letter
@@ -226,3 +228,22 @@ def test_staff_can_scrape_the_metrics_and_others_cannot(make_user, alice, redis_
     assert response.status_code == 200
     assert b"durian_listeners" in response.content
     assert User.objects.count() == 2
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(filters=st.dictionaries(st.sampled_from(["name", "address", "nmae"]), json_values, max_size=2) | json_values)
+def test_any_json_as_filters_makes_a_listener_or_a_400_never_a_500(as_alice, filters):
+    body = {"hook": "person", "url": "http://127.0.0.1:9/h", "filters": filters}
+    response = as_alice.post(f"{API}/listeners/", body, format="json")
+    assert response.status_code in (201, 400), response.content
+    if response.status_code == 201:
+        listener = Listener.objects.get(pk=response.json()["id"])
+        assert response.json()["filters"] == listener.filters
+        listener.matchers  # noqa: B018  (usable matchers)
