@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import random
 import sys
 import tempfile
 import time
@@ -37,38 +36,46 @@ def setup(db: str) -> str:
         conn.execute(f"CREATE DATABASE {name}")
         conn.close()
         os.environ.update(BENCH_DB="postgres", BENCH_PG_NAME=name)
-        return f"PostgreSQL ({name})"
+        return "PostgreSQL"
     path = os.path.join(tempfile.mkdtemp(prefix="durian-bench-dashboard-"), "db.sqlite3")
     os.environ.update(BENCH_DB="sqlite", BENCH_SQLITE=path)
     return "SQLite"
 
 
-def fill(rows: int, listeners: int = 200, seed: int = 1) -> None:
-    from django.utils import timezone
+def fill(rows: int, listeners: int = 200) -> None:
+    """``listeners`` listeners and ``rows`` delivery records over 30 days, made by the database itself."""
+    from django.db import connection
 
-    from durian.models import Delivery, Listener
-    from durian.storage.recorder import _insert
+    from durian.models import Listener
 
-    rng = random.Random(seed)
     made = Listener.objects.bulk_create(
         Listener(hook="person", url=f"https://example.com/{i}", consecutive_failures=i % 7) for i in range(listeners)
     )
-    ids = [x.pk for x in made]
-    now = timezone.now()
-    span = 30 * 86400
-    batch = 20_000
-    for start in range(0, rows, batch):
-        chunk = []
-        for i in range(start, min(rows, start + batch)):
-            ok = rng.random() > 0.05
-            chunk.append(
-                Delivery(
-                    listener_id=ids[i % listeners], hook="person", event_id=f"e{i}", webhook_id=f"msg_e{i}_{i % listeners}",
-                    ok=ok, status_code=200 if ok else 503, duration_ms=int(rng.lognormvariate(3.5, 0.8)),
-                    created_at=now - datetime.timedelta(seconds=rng.random() * span),
-                )
-            )  # fmt: skip
-        _insert(chunk)
+    first = min(x.pk for x in made)
+    columns = "listener_id, hook, event_id, webhook_id, attempt, ok, status_code, error, duration_ms, created_at"
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                f"INSERT INTO durian_delivery ({columns}) "
+                f"SELECT {first} + mod(g, {listeners}), 'person', 'e' || g, 'msg_e' || g, 1, ok, "
+                "CASE WHEN ok THEN 200 ELSE 503 END, '', 10 + (random() * 90)::int "
+                "+ CASE WHEN random() < 0.01 THEN 2000 ELSE 0 END, now() - random() * interval '30 days' "
+                "FROM (SELECT g, random() > 0.05 AS ok FROM generate_series(1, %s) g) AS s",
+                [rows],
+            )
+            cursor.execute("ANALYZE durian_delivery")
+        else:
+            cursor.execute(
+                f"WITH RECURSIVE c(g) AS (SELECT 1 UNION ALL SELECT g + 1 FROM c WHERE g < %s), "
+                "s(g, ok) AS (SELECT g, abs(random()) % 100 >= 5 FROM c) "
+                f"INSERT INTO durian_delivery ({columns}) "
+                f"SELECT {first} + g % {listeners}, 'person', 'e' || g, 'msg_e' || g, 1, ok, "
+                "CASE WHEN ok THEN 200 ELSE 503 END, '', 10 + abs(random()) % 90 "
+                "+ CASE WHEN abs(random()) % 100 = 0 THEN 2000 ELSE 0 END, "
+                "strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || (abs(random()) % 2592000) || ' seconds') FROM s",
+                [rows],
+            )
+            cursor.execute("ANALYZE")
 
 
 def best_of(fn, repeat: int = 3) -> tuple[float, int]:
@@ -154,12 +161,29 @@ def _without_redis(fn):
         stats.backlog = real
 
 
+def drop(db: str) -> None:
+    """Remove the benchmark's PostgreSQL database (the SQLite file is in a temporary directory)."""
+    if db != "postgres" or "BENCH_PG_NAME" not in os.environ:
+        return
+    import psycopg
+    from django.db import connections
+
+    connections.close_all()
+    conn = psycopg.connect(host=os.environ.get("PGHOST", "127.0.0.1"), user=os.environ.get("PGUSER", "postgres"),
+                           dbname="postgres", autocommit=True)  # fmt: skip
+    conn.execute(f"DROP DATABASE IF EXISTS {os.environ['BENCH_PG_NAME']}")
+    conn.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--db", choices=["sqlite", "postgres"], default="sqlite")
     args = parser.parse_args(argv)
-    rows = run(args.db, args.rows)
+    try:
+        rows = run(args.db, args.rows)
+    finally:
+        drop(args.db)
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     header = ("database", "what", "queries", "time / size")
     widths = [max(w, len(h)) for w, h in zip(widths, header, strict=True)]
