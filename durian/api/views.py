@@ -10,7 +10,7 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema_view
@@ -152,6 +152,8 @@ class ListenerViewSet(
     def test(self, request: Request, pk: str) -> Response:
         """POST a signed sample event now; neither recorded nor counted in health."""
         listener = self.get_object()
+        if listener.hook not in hooks:
+            raise Http404("This listener's event is no longer offered.")
         event, outcome = send_test_event(listener)
         result = {
             "ok": outcome.ok,

@@ -178,6 +178,11 @@ def test_a_test_event_reaches_the_receiver_and_is_not_recorded(as_alice, alices_
     assert not Delivery.objects.exists()
 
 
+def test_a_test_event_of_a_hook_no_longer_offered_is_a_404(as_alice, alices_listener):
+    Listener.objects.filter(pk=alices_listener.pk).update(hook="retired")
+    assert as_alice.post(f"{API}/listeners/{alices_listener.pk}/test/").status_code == 404
+
+
 def test_deliveries_and_dead_letters_are_paginated_newest_first(as_alice, alices_listener):
     Delivery.objects.bulk_create(
         Delivery(listener=alices_listener, hook="person", event_id=f"e{i}", webhook_id=f"msg_e{i}", ok=True)
