@@ -20,6 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from .listeners import validate_listener
 from .models import DeadLetter, Delivery, Listener
 from .pipeline.resend import resend
+from .storage.circuit import describe as describe_circuits
 from .web import dashboard
 
 
@@ -76,6 +77,7 @@ class ListenerAdmin(admin.ModelAdmin):
         "filters_in_words",
         "state_and_reason",
         "consecutive_failures",
+        "circuit",
         "last_success_at",
         "owner",
     )
@@ -83,6 +85,7 @@ class ListenerAdmin(admin.ModelAdmin):
     search_fields = ("url", "description", "hook")
     readonly_fields = (
         "secret",
+        "circuit",
         "consecutive_failures",
         "last_success_at",
         "last_failure_at",
@@ -115,6 +118,12 @@ class ListenerAdmin(admin.ModelAdmin):
     @admin.display(description=_("filters"))
     def filters_in_words(self, obj: Listener) -> str:
         return obj.describe_filters()
+
+    @admin.display(description=_("circuit"))
+    def circuit(self, obj: Listener) -> str:
+        if obj.pk is None:
+            return "-"
+        return describe_circuits([obj.pk])[obj.pk]
 
     def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "url" and django.VERSION >= (5, 0):

@@ -64,13 +64,30 @@ class ListenerForm(forms.Form):
         widget=forms.TextInput(attrs={"size": 60}),
     )
 
+    max_in_flight = forms.IntegerField(
+        label="Concurrent requests",
+        required=False,
+        min_value=1,
+        max_value=1000,
+        help_text="Optional: most requests in flight to this URL at once. Empty: the site's default.",
+    )
+    rate_limit = forms.FloatField(
+        label="Requests per second",
+        required=False,
+        min_value=0.01,
+        help_text="Optional: most requests per second to this URL. Empty: no limit.",
+    )
+
+    #: The listener's own fields this form edits (the filters aside).
+    EDITS = ("url", "description", "max_in_flight", "rate_limit")
+
     def __init__(self, *args: Any, hook: Hook, instance: Listener | None = None, **kwargs: Any) -> None:
         self.hook = hook
         self.instance = instance or Listener(hook=hook.name)
         initial = kwargs.setdefault("initial", {})
         if instance is not None:
-            initial.setdefault("url", instance.url)
-            initial.setdefault("description", instance.description)
+            for name in self.EDITS:
+                initial.setdefault(name, getattr(instance, name))
         current = self.instance.matchers if instance is not None else {}
         super().__init__(*args, **kwargs)
         choices = [(cls.op, words) for cls, words in MATCHERS]
@@ -129,7 +146,7 @@ class ListenerForm(forms.Form):
     def _post_clean(self) -> None:
         listener = self.instance
         filters = self._filters()
-        for name in ("url", "description"):
+        for name in self.EDITS:
             if name in self.cleaned_data:
                 setattr(listener, name, self.cleaned_data[name])
         listener.filters = match.filters_to_json(filters)
@@ -137,7 +154,7 @@ class ListenerForm(forms.Form):
             validate_listener(listener, exclude=["owner"])
         except ValidationError as exc:
             for key, messages in exc.message_dict.items():
-                if key in ("url", "description"):
+                if key in self.EDITS:
                     if key not in self.errors:
                         self.add_error(key, messages)
                 elif key in self.hook.fields:
@@ -163,7 +180,7 @@ class ListenerForm(forms.Form):
             listener.owner = owner
             listener.save()
         else:  # never overwrite state or health that workers update meanwhile
-            listener.save(update_fields=["url", "description", "filters", "updated_at"])
+            listener.save(update_fields=[*self.EDITS, "filters", "updated_at"])
         return listener
 
 

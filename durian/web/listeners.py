@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods
 
 from ..models import Listener
 from ..registry import hooks
-from ..storage import stats
+from ..storage import circuit, stats
 from . import access
 from .feedback import tell
 from .forms import ListenerForm
@@ -38,12 +38,16 @@ def listener_list(request: HttpRequest) -> HttpResponse:
     user = request.user
     queryset = access.listeners(user, "view").order_by("hook", "id")
     page = Paginator(queryset, PER_PAGE).get_page(request.GET.get("page"))
+    listeners = list(page.object_list)
+    circuits = circuit.describe(x.pk for x in listeners)
     since = timezone.now() - datetime.timedelta(hours=HEALTH_WINDOW_HOURS)
-    for listener, figures in zip(page.object_list, stats.for_listeners(page.object_list, since).values(), strict=True):
-        listener.health = figures  # the card's success rate, dead letters and badge
+    figures = stats.for_listeners(listeners, since)
+    for x in listeners:
+        x.circuit_text = circuits.get(x.pk, "")
+        x.health = figures[x.pk]  # the card's success rate, dead letters and badge
     context = {
         "page": page,
-        "listeners": page.object_list,
+        "listeners": listeners,
         "health_window_hours": HEALTH_WINDOW_HOURS,
         "show_owner": access.sees_all(user, "view"),
         "can_add": access.can(user, "add"),
