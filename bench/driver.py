@@ -265,6 +265,75 @@ def fanout(sizes: list[int], events: int) -> dict[str, Any]:
     return out
 
 
+def events(rows: int, rounds: int = 3) -> dict[str, Any]:
+    """What shaping events costs (durian only): change tracking per loaded instance, and a bulk
+    ``update()`` of ``rows`` rows through a plain manager and through ``HookedQuerySet``.
+
+    Tracking is on while a hook with ``on_change`` is registered for the model; it costs each
+    instance built one step (``post_init``). Times are medians of ``rounds`` runs.
+    """
+    import gc
+
+    from django.db import transaction
+    from django.db.models import QuerySet
+
+    from durian.bulk import HookedQuerySet
+    from durian.registry import hooks
+    from durian.storage.connection import get_redis
+    from example_project.people.hooks import PersonHook
+    from example_project.people.models import Person
+
+    class PersonChanges(PersonHook):
+        name = "person.changes"
+        on_change = ("name",)
+
+    Durian().hook(True)
+    with transaction.atomic():
+        Person.objects.all().delete()
+        Person.objects.bulk_create([Person(name=f"p{i}", address="1 Main St") for i in range(rows)])
+    get_redis("worker").flushdb()
+
+    def load_us() -> float:
+        gc.collect()
+        started = time.perf_counter()
+        list(Person.objects.all())
+        return (time.perf_counter() - started) / rows * 1e6
+
+    offs, ons = [], []
+    for _ in range(2 * rounds + 1):  # alternated, so drift on a busy machine hits both alike
+        offs.append(load_us())
+        hooks.register(PersonChanges)
+        ons.append(load_us())
+        hooks.unregister(PersonChanges)
+    load_off, load_on = statistics.median(offs), statistics.median(ons)
+
+    counter = RoundTrips()
+
+    def update_ms(queryset: Any) -> tuple[float, int]:
+        times, trips = [], 0
+        for r in range(rounds):
+            counter.count = 0
+            started = time.perf_counter()
+            queryset.update(address=f"{r} Bulk St")
+            times.append((time.perf_counter() - started) * 1000)
+            trips = counter.count
+            get_redis("worker").flushdb()
+        return statistics.median(times), trips
+
+    plain_ms, plain_trips = update_ms(QuerySet(Person))
+    hooked_ms, hooked_trips = update_ms(HookedQuerySet(Person))
+    return {
+        "rows": rows,
+        "load_off_us": load_off,
+        "load_on_us": load_on,
+        "tracking_us": load_on - load_off,
+        "update_plain_ms": plain_ms,
+        "update_hooked_ms": hooked_ms,
+        "update_plain_round_trips": plain_trips,
+        "update_hooked_round_trips": hooked_trips,
+    }
+
+
 def main() -> None:
     system = {"durian": Durian, "peer": Peer}[sys.argv[1]]()
     command = sys.argv[2]
@@ -285,6 +354,8 @@ def main() -> None:
         result = produce(system, args["count"], args["batch"], args["prefix"])
     elif command == "paced":
         result = paced(system, args["count"], args["rate"], args["prefix"])
+    elif command == "events":
+        result = events(args["rows"])
     elif command == "fanout":
         result = fanout(args["sizes"], args["events"])
     else:

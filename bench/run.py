@@ -71,6 +71,7 @@ class Profile:
     slow_listeners: int = 10
     noisy_events: int = 300
     noisy_stall: float = 30.0
+    bulk_rows: int = 10_000  # rows of the change-tracking and bulk update() measures
 
 
 PROFILES = {
@@ -78,7 +79,7 @@ PROFILES = {
     "quick": Profile(100, 6, {"durian": 4000, "peer": 300}, (1, 10), (1, 2), 200.0, 600, [10, 1000, 10000], 500),
     "smoke": Profile(10, 2, {"durian": 40, "peer": 20}, (1,), (1,), 50.0, 20, [10, 100], 20, threads=2,
                      stall_seconds=30.0, slow_deliveries={"durian": 40, "peer": 20}, slow_listeners=2,
-                     noisy_events=20, noisy_stall=20.0),
+                     noisy_events=20, noisy_stall=20.0, bulk_rows=500),
 }  # fmt: skip
 
 
@@ -512,6 +513,15 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                      f"{f['ms_per_event']:.4f} ({f['matches_per_event']:.1f} matches; full scan {f['naive_ms_per_event']:.3f})",
                      "has no filters", "",
                      f"<= {TARGETS['fanout_10000_ms']} at 10,000" if n == "10000" else ""))  # fmt: skip
+    for vendor, ev in d.get("events", {}).items():
+        rows.append((f"change tracking per loaded instance, {vendor} (us, off / on)",
+                     f"{ev['load_off_us']:.2f} / {ev['load_on_us']:.2f} (+{ev['tracking_us']:.2f})",
+                     "has no change triggers", "", "one cheap step"))  # fmt: skip
+        rows.append((f"update() of {ev['rows']:,} rows, {vendor} (ms, plain / HookedManager)",
+                     f"{ev['update_plain_ms']:.1f} / {ev['update_hooked_ms']:.1f} "
+                     f"({ev['update_hooked_round_trips']} Redis round trip(s))",
+                     "sends nothing for update()", ratio(ev["update_hooked_ms"], ev["update_plain_ms"]) + " plain",
+                     "1 round trip"))  # fmt: skip
     rows.extend(slow_and_noisy_rows(d, p))
     rss = d.get("rss_max_mb")
     if rss:
@@ -675,6 +685,10 @@ def measure(system: System, dbs: list[Database], work_db: Database, redis_url: s
     log(f"{system.name}: latency at {prof.latency_rate:.0f} events/s")
     out["latency"] = latency_run(system, work_db, receiver, redis_url, prof, logfile)
     if system.name == "durian":
+        out["events"] = {}
+        for db in dbs:
+            log(f"durian: change tracking and bulk update() on {db.vendor}")
+            out["events"][db.vendor] = system.drive(db, "events", rows=prof.bulk_rows)
         log("durian: fan-out")
         out["fanout"] = system.drive(work_db, "fanout", sizes=prof.fanout_sizes, events=prof.fanout_events)
     return out

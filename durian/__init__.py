@@ -18,8 +18,11 @@ from typing import TYPE_CHECKING
 __version__ = "0.2.0"
 
 if TYPE_CHECKING:  # what ``__getattr__`` below imports on first use, for type checkers
+    from .bulk import HookedManager as HookedManager
+    from .bulk import HookedQuerySet as HookedQuerySet
     from .core.event import Event as Event
     from .core.match import Any as Any
+    from .core.match import Changed as Changed
     from .core.match import Contains as Contains
     from .core.match import Endswith as Endswith
     from .core.match import Is as Is
@@ -45,6 +48,9 @@ _EXPORTS = {
     "Endswith": "durian.match",
     "Contains": "durian.match",
     "Like": "durian.match",
+    "Changed": "durian.match",
+    "HookedManager": "durian.bulk",
+    "HookedQuerySet": "durian.bulk",
     "Event": "durian.core.event",
     "listener_disabled": "durian.signals",
     "DurianError": "durian.exceptions",

@@ -81,7 +81,7 @@ class ListenerAdmin(admin.ModelAdmin):
         "last_success_at",
         "owner",
     )
-    list_filter = ("hook", "state")
+    list_filter = ("hook", "state", "payload_format")
     search_fields = ("url", "description", "hook")
     readonly_fields = (
         "secret",

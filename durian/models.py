@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from .conf import settings as durian_settings
 from .core import match
 from .core.event import Event
+from .core.payload import PAYLOAD_FORMATS
 from .core.signing import generate_secret
 
 
@@ -34,6 +35,13 @@ class Listener(models.Model):
     previous_secret = models.CharField(max_length=128, blank=True, editable=False)
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.ACTIVE)
+    payload_format = models.CharField(
+        _("payload format"),
+        max_length=10,
+        choices=[(name, name) for name in PAYLOAD_FORMATS],
+        default=PAYLOAD_FORMATS[0],
+        help_text=_("flat: the event's fields; standard: {type, timestamp, data} (Standard Webhooks)."),
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("owner"),

@@ -1,5 +1,11 @@
-"""Test helpers: a real HTTP receiver on loopback that records what it gets, a guard that keeps a
-test suite on loopback (``forbid_network``), and fixed DNS answers (``FixedResolver``).
+"""Test helpers: ``capture()`` (the events a site's code sends, like Django's ``mail.outbox``), a
+real HTTP receiver on loopback that records what it gets, a guard that keeps a test suite on
+loopback (``forbid_network``), and fixed DNS answers (``FixedResolver``).
+
+>>> with capture() as events:
+...     Person.objects.create(name="Jim")
+>>> [(e.hook, e.payload["name"]) for e in events]
+[('person', 'Jim')]
 
 >>> with Receiver() as receiver:
 ...     receiver.respond(500, times=2)   # then 200
@@ -19,9 +25,36 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .core.event import Event
+
+
+@contextmanager
+def capture(commit: bool = False, using: str = "default") -> Iterator[list[Event]]:
+    """Yield a list of the events that would leave the site while the block runs; send nothing.
+
+    Events are added when their transaction commits, as in production (at once in autocommit;
+    never for a rolled-back change). Each has ``.hook`` and ``.payload``. Django's ``TestCase``
+    never commits: there pass ``commit=True``, which runs the on-commit callbacks of the block
+    when it ends, as ``TestCase.captureOnCommitCallbacks(execute=True)`` does.
+    """
+    from .pipeline import dispatch
+
+    events: list[Event] = []
+    with dispatch.capturing(events):
+        if commit:
+            from django.test import TestCase
+
+            with TestCase.captureOnCommitCallbacks(using=using, execute=True):
+                yield events
+        else:
+            yield events
 
 
 @dataclass

@@ -9,6 +9,7 @@ app_name = "durian"
 urlpatterns = [
     path("", listeners.listener_list, name="listener-list"),
     path("events/", events.select_event, name="select-event"),
+    path("events/<str:hook>/schema.json", events.event_schema, name="event-schema"),
     path("events/<str:hook>/listeners/new/", listeners.listener_create, name="listener-create"),
     path("listeners/<int:pk>/edit/", listeners.listener_edit, name="listener-edit"),
     path("listeners/<int:pk>/secret/", listeners.listener_secret, name="listener-secret"),

@@ -51,3 +51,16 @@ def stream_len(redis_client):
     from durian.conf import settings
 
     return lambda: redis_client.xlen(settings.STREAM_KEY) if redis_client.exists(settings.STREAM_KEY) else 0
+
+
+@pytest.fixture
+def invoice_hooks():
+    """The test app's invoice hooks (a change trigger with a shaped payload, and a delete hook), registered."""
+    from durian.registry import hooks
+    from tests.testapp.hooks import InvoiceDeletedHook, InvoiceHook
+
+    hooks.register(InvoiceHook)
+    hooks.register(InvoiceDeletedHook)
+    yield
+    hooks.unregister(InvoiceHook)
+    hooks.unregister(InvoiceDeletedHook)

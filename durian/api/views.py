@@ -67,7 +67,7 @@ class HookList(DurianAPIView):
                 "name": hook.name,
                 "description": hook.get_description(),
                 "fields": hook.fields,
-                "schema": getattr(hook, "schema", None),
+                "schema": hook.schema(),
             }
             for hook in hooks
         ]

@@ -1,7 +1,8 @@
 """Matchers: the filters a listener puts on the fields of an event.
 
 A listener's filters are a mapping of field name to matcher. All of them must hold for an event to
-be delivered. A plain value stands for ``Is(value)``. Matchers are stored as JSON
+be delivered. A plain value stands for ``Is(value)``. ``Changed`` looks at the whole payload: the
+field's change in the save that fired the event (``changed`` and ``previous``). Matchers are stored as JSON
 (``{"op": "startswith", "value": "J"}``), never pickled.
 """
 
@@ -36,6 +37,10 @@ class Matcher:
     def __call__(self, value: _T) -> bool:
         """True when ``value`` (``MISSING`` for an absent field) satisfies this matcher."""
         raise NotImplementedError
+
+    def holds(self, field: str, payload: Mapping[str, _T]) -> bool:
+        """True when this matcher, put on ``field``, holds on ``payload``."""
+        return self(payload.get(field, MISSING))
 
     def validate(self, field: str) -> None:
         """Raise ``ValidationError`` naming ``field`` when this matcher cannot be used."""
@@ -157,6 +162,58 @@ class Like(_StringMatcher):
 
     def test(self, value: str) -> bool:
         return self.compiled().search(value) is not None
+
+
+class Changed(Matcher):
+    """Matches when the field changed in the save that fired the event: ``Changed()``,
+    ``Changed(to="paid")`` or ``Changed(from_="new", to="paid")``.
+
+    It reads the payload's ``changed`` and ``previous``, which hooks with ``on_change`` send;
+    stored as ``{"op": "changed", "value": {"from": ..., "to": ...}}`` (both keys optional).
+    """
+
+    op = "changed"
+    label = "changed"
+
+    def __init__(self, value: _T = None, *, to: _T = MISSING, from_: _T = MISSING) -> None:
+        value = dict(value) if isinstance(value, Mapping) else ({} if value is None else value)
+        if isinstance(value, dict):
+            if from_ is not MISSING:
+                value["from"] = from_
+            if to is not MISSING:
+                value["to"] = to
+        super().__init__(value)
+
+    def __call__(self, value: _T) -> bool:
+        return False  # a change is seen on the whole payload only (``holds``)
+
+    def holds(self, field: str, payload: Mapping[str, _T]) -> bool:
+        if field not in (payload.get("changed") or ()):
+            return False
+        if "to" in self.value and payload.get(field, MISSING) != self.value["to"]:
+            return False
+        previous = payload.get("previous") or {}
+        return "from" not in self.value or previous.get(field, MISSING) == self.value["from"]
+
+    def validate(self, field: str) -> None:
+        value = self.value
+        if not isinstance(value, dict) or set(value) - {"from", "to"}:
+            raise ValidationError({field: f"Changed on {field!r} takes only 'from' and 'to', got {value!r}."})
+        for key, item in value.items():
+            if isinstance(item, (dict, list, tuple, set)):
+                raise ValidationError({field: f"Changed on {field!r}: {key!r} must be a plain value, got {item!r}."})
+
+    def describe(self, field: str) -> str:
+        words = f"{field} changed"
+        if "from" in self.value:
+            words += f" from {self.value['from']!r}"
+        if "to" in self.value:
+            words += f" to {self.value['to']!r}"
+        return words
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{'from_' if k == 'from' else k}={v!r}" for k, v in self.value.items())
+        return f"Changed({args})"
 
 
 #: Bytes of memory RE2 may use for one pattern.
@@ -405,7 +462,7 @@ def filters_from_json(data: Mapping[str, _T] | None) -> dict[str, Matcher]:
 
 def matches(filters: Mapping[str, Matcher], payload: Mapping[str, _T]) -> bool:
     """True when every filter holds on ``payload``."""
-    return all(m(payload.get(field, MISSING)) for field, m in filters.items())
+    return all(m.holds(field, payload) for field, m in filters.items())
 
 
 __all__ = [
@@ -415,6 +472,7 @@ __all__ = [
     "Endswith",
     "Contains",
     "Like",
+    "Changed",
     "Matcher",
     "coerce",
     "from_json",

@@ -14,6 +14,10 @@ from django.db.models.fields.files import FieldFile
 
 from ..exceptions import PayloadError
 
+#: The payload formats a listener may ask for, the default first: ``flat`` (the event's fields)
+#: or ``standard`` (the Standard Webhooks envelope; see ``durian.transport.delivery.body_of``).
+PAYLOAD_FORMATS = ("flat", "standard")
+
 
 def jsonable(value: Any, *, where: str = "payload") -> Any:
     """``value`` as plain JSON data: dates as ISO 8601, decimals and UUIDs as strings.
@@ -27,6 +31,9 @@ def jsonable(value: Any, *, where: str = "payload") -> Any:
             raise PayloadError(f"{where}: {value!r} is not a JSON number.")
         return value
     if isinstance(value, datetime.datetime):
+        offset = value.utcoffset()
+        if offset is not None and offset % datetime.timedelta(minutes=1):
+            value = value.astimezone(datetime.UTC)  # RFC 3339 offsets are whole minutes (old LMT zones are not)
         text = value.isoformat()
         return text[:-6] + "Z" if text.endswith("+00:00") else text
     if isinstance(value, (datetime.date, datetime.time)):

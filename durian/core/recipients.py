@@ -29,7 +29,8 @@ KEEPS_EVENTS = frozenset({"active", "paused", "disabled"})
 
 @dataclass(frozen=True)
 class ListenerView:
-    """What delivery needs of a listener: where, how to sign, its state and its filters."""
+    """What delivery needs of a listener: where, how to sign, its state, its filters, and the
+    payload format it asked for (``flat`` or ``standard``)."""
 
     id: int
     hook: str
@@ -38,6 +39,7 @@ class ListenerView:
     state: str
     filters: Mapping[str, match.Matcher]
     previous_until: float | None = None
+    payload_format: str = "flat"
     #: Most requests in flight to it at once, across every worker (``None``: ``DURIAN_LISTENER_CONCURRENCY``).
     concurrency: int | None = None
     #: Most requests per second (``None``: no limit).
@@ -70,6 +72,7 @@ class ListenerView:
             state=data.get("state", "active"),
             filters=match.filters_from_json(data.get("filters")),
             previous_until=data.get("previous_until"),
+            payload_format=data.get("payload_format", "flat"),
             concurrency=data.get("concurrency"),
             rate_limit=data.get("rate_limit"),
         )

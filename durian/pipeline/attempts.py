@@ -96,7 +96,7 @@ def run(
 
     def post(attempt: Attempt) -> Outcome:
         listener = attempt.listener
-        outcome = delivery.attempt(attempt.event, listener.id, listener.url, listener.secrets)
+        outcome = delivery.attempt(attempt.event, listener.id, listener.url, listener.secrets, listener.payload_format)
         if policy.after:
             policy.after(attempt, outcome)
         return outcome

@@ -266,8 +266,9 @@ class Lane:
 
 
 def _slot_ttl() -> int:
-    """How long a slot outlives its last use (ms): a killed worker's slots come back after it."""
-    return int((float(settings.TOTAL_TIMEOUT) + 5.0) * 1000 * 4)
+    """How long the lane's slot count outlives its last change (ms): a killed worker's slots come back
+    that long after the listener's last slot was taken or given back (one attempt's longest time)."""
+    return int((float(settings.TOTAL_TIMEOUT) + 5.0) * 1000)
 
 
 def _rate_limiter(client: redis.Redis, listener: ListenerView) -> BucketRateLimiter | None:

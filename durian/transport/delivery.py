@@ -2,26 +2,46 @@
 
 from __future__ import annotations
 
+import datetime
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from .. import __version__
 from ..core import signing
 from ..core.event import Event
 from ..core.outcome import Outcome, outcome_of
-from ..core.payload import dumps
+from ..core.payload import PAYLOAD_FORMATS, dumps, jsonable
 from . import bounded
 
 logger = logging.getLogger("durian.delivery")
 
 
-def request_parts(event: Event, listener_id: int, secrets: Sequence[str]) -> tuple[bytes, dict[str, str]]:
-    """The body and headers of one attempt; the signature uses the attempt's own timestamp."""
-    body = dumps(event.payload).encode()
+FLAT, STANDARD = PAYLOAD_FORMATS
+
+
+def body_of(event: Event, payload_format: str = FLAT) -> dict[str, Any]:
+    """The JSON document sent for ``event``: its fields (``flat``), or the Standard Webhooks
+    envelope ``{"type", "timestamp", "data"}`` (``standard``), stamped with the event's time."""
+    if payload_format == STANDARD:
+        when = datetime.datetime.fromtimestamp(event.created_at, tz=datetime.UTC)
+        return {"type": event.hook, "timestamp": jsonable(when), "data": event.payload}
+    if payload_format != FLAT:
+        raise ValueError(f"Unknown payload format {payload_format!r}; use one of {', '.join(PAYLOAD_FORMATS)}.")
+    return event.payload
+
+
+def request_parts(
+    event: Event, listener_id: int, secrets: Sequence[str], payload_format: str = FLAT
+) -> tuple[bytes, dict[str, str]]:
+    """The body and headers of one attempt; the signature covers that body and uses the
+    attempt's own timestamp. ``Durian-Event`` names the hook on every attempt."""
+    body = dumps(body_of(event, payload_format)).encode()
     headers = {
         "Content-Type": "application/json",
         "User-Agent": f"durian/{__version__}",
+        "Durian-Event": event.hook,
         **signing.headers(secrets, event.webhook_id(listener_id), int(time.time()), body),
     }
     return body, headers
@@ -32,9 +52,9 @@ def post(url: str, body: bytes, headers: Mapping[str, str]) -> Outcome:
     return outcome_of(bounded.post(url, body, headers))
 
 
-def attempt(event: Event, listener_id: int, url: str, secrets: Sequence[str]) -> Outcome:
-    """Sign and POST ``event`` to one listener. Never raises."""
-    body, headers = request_parts(event, listener_id, secrets)
+def attempt(event: Event, listener_id: int, url: str, secrets: Sequence[str], payload_format: str = FLAT) -> Outcome:
+    """Sign and POST ``event`` to one listener, in its payload format. Never raises."""
+    body, headers = request_parts(event, listener_id, secrets, payload_format)
     outcome = post(url, body, headers)
     level = logging.INFO if outcome.ok else logging.WARNING
     logger.log(

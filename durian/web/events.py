@@ -1,16 +1,45 @@
-"""Select an event: every registered hook with its description and the fields it provides."""
+"""The event catalog: every registered hook with its description, its fields and their types
+(the select-event page), and each hook's JSON Schema (``events/<hook>/schema.json``)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 
+from ..core.schema import type_label
+from ..hook import Hook
 from ..registry import hooks
 from . import access
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    """A hook as the select-event page shows it: its fields with their types."""
+
+    hook: Hook
+    fields: list[tuple[str, str]]
+
+
+def catalog_entry(hook: Hook) -> CatalogEntry:
+    """The fields of ``hook``'s payload schema, with a short word for each type."""
+    properties: dict[str, Any] = hook.schema().get("properties", {})
+    return CatalogEntry(hook, [(name, type_label(prop)) for name, prop in properties.items()])
 
 
 @login_required
 def select_event(request: HttpRequest) -> HttpResponse:
     access.require(request.user, "add")
-    return TemplateResponse(request, "durian/hook_list.html", {"hooks": list(hooks)})
+    return TemplateResponse(request, "durian/hook_list.html", {"entries": [catalog_entry(h) for h in hooks]})
+
+
+@login_required
+def event_schema(request: HttpRequest, hook: str) -> HttpResponse:
+    """The JSON Schema (draft 2020-12) of one hook's payload."""
+    found = hooks.get(hook)
+    if found is None:
+        raise Http404(f"No hook named {hook!r}.")
+    return JsonResponse(found.schema(), json_dumps_params={"indent": 2})

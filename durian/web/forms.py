@@ -18,6 +18,7 @@ from django.core.validators import URLValidator
 
 from ..conf import settings as durian_settings
 from ..core import match
+from ..core.payload import PAYLOAD_FORMATS
 from ..hook import Hook
 from ..listeners import validate_listener
 from ..models import Listener
@@ -33,6 +34,10 @@ MATCHERS: list[tuple[type[match.Matcher], str]] = [
     (match.Like, "like (regular expression)"),
 ]
 _BY_OP = {cls.op: cls for cls, _ in MATCHERS}
+#: The matcher offered on fields of hooks that report changes (``on_change``): "changed to" a
+#: value, or changed at all when the value is left empty.
+CHANGED = (match.Changed, "changed to")
+_FORMAT_WORDS = ("the event's fields", "{type, timestamp, data} (Standard Webhooks)")
 _URL_OPTIONS: dict[str, Any] = {"assume_scheme": "https"} if django.VERSION >= (5, 0) else {}
 
 
@@ -64,6 +69,14 @@ class ListenerForm(forms.Form):
         widget=forms.TextInput(attrs={"size": 60}),
     )
 
+    payload_format = forms.ChoiceField(
+        label="Payload format",
+        choices=[(name, f"{name}: {words}") for name, words in zip(PAYLOAD_FORMATS, _FORMAT_WORDS, strict=True)],
+        initial=PAYLOAD_FORMATS[0],
+        required=False,
+        help_text="How the body is laid out. Both are signed the same way.",
+    )
+
     max_in_flight = forms.IntegerField(
         label="Concurrent requests",
         required=False,
@@ -79,7 +92,7 @@ class ListenerForm(forms.Form):
     )
 
     #: The listener's own fields this form edits (the filters aside).
-    EDITS = ("url", "description", "max_in_flight", "rate_limit")
+    EDITS = ("url", "description", "payload_format", "max_in_flight", "rate_limit")
 
     def __init__(self, *args: Any, hook: Hook, instance: Listener | None = None, **kwargs: Any) -> None:
         self.hook = hook
@@ -90,9 +103,11 @@ class ListenerForm(forms.Form):
                 initial.setdefault(name, getattr(instance, name))
         current = self.instance.matchers if instance is not None else {}
         super().__init__(*args, **kwargs)
-        choices = [(cls.op, words) for cls, words in MATCHERS]
         for name in hook.fields:
+            offered = [*MATCHERS, CHANGED] if hook.reports_changes and name in hook.provides_args else MATCHERS
+            choices = [(cls.op, words) for cls, words in offered]
             matcher = current.get(name, match.Any())
+            shown = matcher.value.get("to", "") if isinstance(matcher, match.Changed) else matcher.value
             self.fields[self._op(name)] = forms.ChoiceField(
                 label=f"Matcher for {name}", choices=choices, initial=matcher.op
             )
@@ -101,7 +116,7 @@ class ListenerForm(forms.Form):
                 required=False,
                 strip=False,
                 max_length=int(durian_settings.LIKE_MAX_LENGTH),
-                initial="" if isinstance(matcher, match.Any) else format_value(matcher.value),
+                initial="" if isinstance(matcher, match.Any) or shown == "" else format_value(shown),
             )
 
     @staticmethod
@@ -130,18 +145,26 @@ class ListenerForm(forms.Form):
                 if text:
                     self.add_error(self._value(name), "Choose a matcher for this value, or clear it.")
                 continue
-            if text == "" and op != match.Is.op:
+            if text == "" and op not in (match.Is.op, match.Changed.op):
                 self.add_error(self._value(name), "Enter a value for this matcher, or choose “any”.")
                 continue
             try:
-                value = parse_value(self.hook, name, text) if op == match.Is.op else text
-                matcher = _BY_OP[op](value)
+                if op == match.Changed.op:
+                    matcher: match.Matcher = (
+                        match.Changed(to=parse_value(self.hook, name, text)) if text else match.Changed()
+                    )
+                else:
+                    value = parse_value(self.hook, name, text) if op == match.Is.op else text
+                    matcher = _BY_OP[op](value)
                 self.hook.validate_filters({name: matcher})
             except ValidationError as exc:
                 self.add_error(self._value(name), _messages(exc))
                 continue
             filters[name] = matcher
         return filters
+
+    def clean_payload_format(self) -> str:
+        return self.cleaned_data.get("payload_format") or PAYLOAD_FORMATS[0]
 
     def _post_clean(self) -> None:
         listener = self.instance

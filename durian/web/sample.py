@@ -17,6 +17,8 @@ def sample_payload(listener: Listener) -> dict[str, Any]:
     """A payload with every field the hook provides, shaped to pass the listener's simple filters."""
     hook = hooks[listener.hook]
     data = {name: sample_value(hook, name) for name in hook.fields}
+    if hook.reports_changes:
+        data.update(changed=[], previous={})
     for name, matcher in listener.matchers.items():
         if isinstance(matcher, match.Is):
             data[name] = matcher.value
@@ -35,4 +37,4 @@ def send_test_event(listener: Listener) -> tuple[Event, Outcome]:
     The attempt is neither recorded as a delivery nor counted in the listener's health.
     """
     event = Event(hook=listener.hook, payload=sample_payload(listener))
-    return event, delivery.attempt(event, listener.pk, listener.url, listener.secrets())
+    return event, delivery.attempt(event, listener.pk, listener.url, listener.secrets(), listener.payload_format)

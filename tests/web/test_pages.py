@@ -29,7 +29,8 @@ def test_select_event_lists_every_hook_with_description_and_fields(as_alice):
     assert "<h1>Select an event</h1>" in html
     assert "<code>person</code>" in html
     assert "A person was created or changed." in html
-    assert "<code>name</code>, <code>address</code>, <code>created</code>" in html
+    for field, kind in (("name", "string"), ("address", "string"), ("created", "boolean")):
+        assert f'<tr><th scope="row"><code>{field}</code></th><td>{kind}</td></tr>' in html
     assert f'href="{CREATE}"' in html
 
 
