@@ -8,10 +8,12 @@ from typing import Any
 import django
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.forms.models import construct_instance
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
@@ -19,6 +21,7 @@ from .listeners import validate_listener
 from .models import DeadLetter, Delivery, Listener
 from .pipeline.resend import resend
 from .storage.circuit import describe as describe_circuits
+from .web import dashboard
 
 
 def _pretty_json(value: Any) -> str:
@@ -94,6 +97,23 @@ class ListenerAdmin(admin.ModelAdmin):
     )
     raw_id_fields = ("owner",)
     actions = ["enable_selected", "rotate_secrets"]
+
+    def get_urls(self) -> list[Any]:
+        """The listener admin's pages, and the delivery-health dashboard (``admin:durian_health``)."""
+        health = path("health/", self.admin_site.admin_view(self.health_view), name="durian_health")
+        return [health, *super().get_urls()]
+
+    def health_view(self, request: HttpRequest) -> TemplateResponse:
+        """Delivery health for staff who may view listeners (``?hours=`` chooses the window)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("Delivery health"),
+            **dashboard.figures(dashboard.window(request.GET.get("hours"))),
+        }
+        return TemplateResponse(request, "admin/durian/health.html", context)
 
     @admin.display(description=_("filters"))
     def filters_in_words(self, obj: Listener) -> str:

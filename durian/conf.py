@@ -111,6 +111,17 @@ DEFAULTS: dict[str, Any] = {
     "SECRET_ROTATION_GRACE": 24 * 3600,
     # Longest ``Like`` pattern accepted (characters).
     "LIKE_MAX_LENGTH": 1000,
+    # -- Retention (durian.storage.retention), run by the workers ---------------------------------
+    # Delivery records older than this (seconds) are removed. ``None`` or 0: keep them.
+    "RECORD_RETENTION": 30 * 24 * 3600,
+    # Dead letters re-sent successfully (status "delivered") this long ago (seconds) are removed.
+    # Dead letters still dead are never removed automatically. ``None`` or 0: keep them.
+    "DEAD_LETTER_RETENTION": 30 * 24 * 3600,
+    # How often (seconds) one worker, on one host, runs the retention pass.
+    "RETENTION_INTERVAL": 3600,
+    # Rows removed per DELETE statement, and most statements per pass (the rest waits for the next).
+    "RETENTION_BATCH": 5000,
+    "RETENTION_MAX_BATCHES": 200,
 }
 
 
@@ -148,10 +159,17 @@ DRAMATIQ_MIDDLEWARE = [
 ]
 
 
-def dramatiq_broker(url: str | None = None, **options: Any) -> dict[str, Any]:
+#: Dramatiq's Prometheus middleware (the ``metrics`` extra): one exposition port per worker host.
+PROMETHEUS_MIDDLEWARE = "dramatiq.middleware.prometheus.Prometheus"
+
+
+def dramatiq_broker(url: str | None = None, prometheus: bool = False, **options: Any) -> dict[str, Any]:
     """A ``DRAMATIQ_BROKER`` setting for the Redis broker with the full middleware list.
 
     Use it in a settings module: ``DRAMATIQ_BROKER = dramatiq_broker(os.environ["REDIS_URL"])``.
+    ``prometheus=True`` adds Dramatiq's Prometheus middleware, which serves Dramatiq's and durian's
+    metrics of every worker process on the host at ``$dramatiq_prom_host:$dramatiq_prom_port``
+    (default ``0.0.0.0:9191``).
     Extra keyword arguments go to ``RedisBroker``: ``heartbeat_timeout`` (ms, default 60 000) is how
     long a killed worker's in-flight messages wait before another worker gets them;
     ``maintenance_chance`` (per million commands, default 1 000) how often that check runs;
@@ -160,5 +178,5 @@ def dramatiq_broker(url: str | None = None, **options: Any) -> dict[str, Any]:
     return {
         "BROKER": "dramatiq.brokers.redis.RedisBroker",
         "OPTIONS": {"url": url or os.environ.get("REDIS_URL") or "redis://localhost:6379/0", **options},
-        "MIDDLEWARE": list(DRAMATIQ_MIDDLEWARE),
+        "MIDDLEWARE": [*DRAMATIQ_MIDDLEWARE, *([PROMETHEUS_MIDDLEWARE] if prometheus else [])],
     }

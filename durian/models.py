@@ -115,6 +115,11 @@ class Listener(models.Model):
         self.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at", "updated_at"])
         return self.secret
 
+    def pause(self) -> None:
+        """Stop delivering to this listener (it receives nothing) until ``enable()``; saves it."""
+        self.state = self.State.PAUSED
+        self.save(update_fields=["state", "updated_at"])
+
     def enable(self) -> None:
         """Make a disabled (or paused) listener active again, with a clean health record, and save it.
 

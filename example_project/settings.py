@@ -21,6 +21,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_dramatiq",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
     "durian",
     "example_project.people",
 ]
@@ -63,6 +66,8 @@ LOGIN_REDIRECT_URL = "/webhooks/"
 LOGOUT_REDIRECT_URL = "/"
 
 # durian: Redis from $REDIS_URL (the `python dev.py example` launcher starts an embedded one).
+# The subscriptions API (durian.api): its OpenAPI schema is drf-spectacular's.
+REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
 DRAMATIQ_BROKER = dramatiq_broker()
 DURIAN_RETRY_SCHEDULE = [2, 10, 30]  # short, so the demo shows retries quickly
 # The demo delivers to its own receiver on loopback, which durian refuses unless allowed (SSRF).

@@ -8,5 +8,6 @@ urlpatterns = [
     path("receiver/", views.receiver, name="receiver"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("webhooks/", include("durian.urls")),
+    path("api/webhooks/", include("durian.api.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -23,6 +23,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_dramatiq",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
     "durian",
     "example_project.people",
     "tests.testapp",
@@ -77,6 +80,8 @@ else:
 if os.environ.get("DURIAN_TEST_DB_NAME"):  # a worker process started by a fault test: the test's database
     DATABASES["default"]["NAME"] = DATABASES["default"]["TEST"]["NAME"] = os.environ["DURIAN_TEST_DB_NAME"]
 
+# The subscriptions API (durian.api): its OpenAPI schema is drf-spectacular's.
+REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
 DRAMATIQ_BROKER = dramatiq_broker(REDIS_URL)
 if os.environ.get("DURIAN_TEST_BROKER") == "rabbitmq":  # the delivery queue on RabbitMQ (.ci/run's pass)
     DRAMATIQ_BROKER = {

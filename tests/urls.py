@@ -5,4 +5,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("django.contrib.auth.urls")),
     path("webhooks/", include("durian.urls")),
+    path("api/webhooks/", include("durian.api.urls")),
 ]

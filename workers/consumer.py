@@ -23,7 +23,7 @@ from django.db import close_old_connections
 from durian.conf import settings
 from durian.pipeline import dispatch, queue
 from durian.pipeline.fanout import hand_off
-from durian.storage import inflight, later, listener_cache, parked, stream
+from durian.storage import inflight, later, listener_cache, metrics, parked, retention, stream
 from durian.storage.connection import get_redis
 
 logger = logging.getLogger("durian.workers")
@@ -144,12 +144,15 @@ class StreamConsumer:
             self.entries_read += len(entries)
 
     def _sweep(self, client: redis.Redis) -> None:
-        """Relay outbox leftovers, and rebuild the listener cache if it fell behind the database."""
+        """Relay outbox leftovers, rebuild the listener cache if it fell behind the database, make
+        the retention pass when it is due (one process on one host), and refresh the metrics' gauges."""
         close_old_connections()
         try:
             while dispatch.sweep() and not self._stop.is_set():
                 pass
             listener_cache.ensure_fresh(client)
             release_parked(client)
+            retention.run_due(client)
+            metrics.refresh(client)
         finally:
             close_old_connections()

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 import redis
 
 from ..conf import settings
-from ..models import DeadLetter, Delivery
-from ..storage import stream
+from ..storage import retention, stream
 
 
 @dataclass
@@ -33,8 +32,8 @@ def purge(client: redis.Redis, before: datetime.datetime, dry_run: bool = False)
     pending entry and first unread entry, so entries not yet consumed are never dropped. Dead
     letters still dead stay until staff re-send or delete them."""
     summary = PurgeSummary()
-    deliveries = Delivery.objects.filter(created_at__lt=before)
-    letters = DeadLetter.objects.filter(status=DeadLetter.Status.DELIVERED, delivered_at__lt=before)
+    deliveries = retention.old_deliveries(before)
+    letters = retention.old_dead_letters(before)
     before_ms = int(before.timestamp() * 1000)
     if dry_run:
         summary.deliveries, summary.dead_letters = deliveries.count(), letters.count()

@@ -30,7 +30,7 @@ import redis
 from ..core.event import Event
 from ..core.outcome import Outcome
 from ..core.recipients import ListenerView
-from ..storage import deadletters, health, recorder
+from ..storage import deadletters, health, metrics, recorder
 from ..transport import delivery
 
 
@@ -128,6 +128,7 @@ def settle(made: Made, policy: Policy, client: redis.Redis | None = None) -> Non
     else:
         recorder.store(rows)
     health.observe([(a.listener.id, outcome) for a, outcome in made], client)
+    metrics.attempts([(a.event.hook, outcome) for a, outcome in made])
     if policy.on_failure:
         for a, outcome in made:
             if not outcome.ok:

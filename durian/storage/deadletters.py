@@ -14,6 +14,7 @@ from django.utils import timezone
 from ..core.event import Event
 from ..core.outcome import Outcome
 from ..models import DeadLetter
+from . import metrics
 
 logger = logging.getLogger("durian.deadletters")
 
@@ -35,6 +36,7 @@ def store(event: Event, listener_id: int, attempts: int, outcome: Outcome) -> De
             "event_created_at": datetime.datetime.fromtimestamp(event.created_at, tz=datetime.UTC),
         },
     )
+    metrics.dead(event.hook)
     logger.error("durian: dead letter %s after %d attempt(s): %s", letter.webhook_id, attempts, outcome.error)
     return letter
 

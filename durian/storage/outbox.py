@@ -7,16 +7,14 @@ A row lives from the save that fired the event until the event is in the stream.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Sequence
 
 import redis
 from django.db import connections
 
-from ..conf import settings
 from ..core.event import Event
 from ..models import OutboxEvent
-from . import idempotency
+from .lease import Lease
 
 
 def write(events: Sequence[Event], using: str) -> None:
@@ -41,17 +39,8 @@ def oldest(using: str, older_than: float, limit: int) -> list[Event]:
     return [row.event for row in rows[:limit]]
 
 
-class SweepLock:
+class SweepLock(Lease):
     """One sweeper at a time across every worker process and host (a Redis lease)."""
 
     def __init__(self, client: redis.Redis, lease_ms: int = 60_000) -> None:
-        self.client, self.lease_ms = client, lease_ms
-        self.key = f"{settings.KEY_PREFIX}:sweep:lock"
-        self.token = uuid.uuid4().hex
-
-    def acquire(self) -> bool:
-        return bool(self.client.set(self.key, self.token, nx=True, px=self.lease_ms))
-
-    def release(self) -> None:
-        """Give the lease back (it also expires by itself)."""
-        idempotency.release(self.client, self.key, self.token)
+        super().__init__(client, "sweep", lease_ms)

@@ -10,7 +10,6 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST
 
-from ..models import Listener
 from . import access
 from .feedback import tell
 from .listeners import reveal_secret_once
@@ -21,8 +20,7 @@ from .sample import send_test_event
 @require_POST
 def pause(request: HttpRequest, pk: int) -> HttpResponse:
     listener = access.listener(request.user, pk, "change")
-    listener.state = Listener.State.PAUSED
-    listener.save(update_fields=["state", "updated_at"])
+    listener.pause()
     tell(request, f"Listener {listener.pk} paused: it receives nothing until you resume it.")
     return redirect("durian:listener-list")
 
@@ -31,11 +29,7 @@ def pause(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def resume(request: HttpRequest, pk: int) -> HttpResponse:
     listener = access.listener(request.user, pk, "change")
-    listener.state = Listener.State.ACTIVE
-    listener.consecutive_failures = 0
-    listener.failing_since = None
-    listener.disabled_reason = ""
-    listener.save(update_fields=["state", "consecutive_failures", "failing_since", "disabled_reason", "updated_at"])
+    listener.enable()
     tell(request, f"Listener {listener.pk} is active again.")
     return redirect("durian:listener-list")
 

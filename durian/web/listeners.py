@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import datetime
+
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from ..models import Listener
 from ..registry import hooks
-from ..storage import circuit
+from ..storage import circuit, stats
 from . import access
 from .feedback import tell
 from .forms import ListenerForm
@@ -20,6 +23,8 @@ from .forms import ListenerForm
 #: Session key holding the id of the listener whose secret the next page may show, once.
 REVEAL_KEY = "durian_reveal_secret"
 PER_PAGE = 50
+#: The listener cards' success rate covers this many hours.
+HEALTH_WINDOW_HOURS = 24
 
 
 def reveal_secret_once(request: HttpRequest, listener: Listener) -> HttpResponse:
@@ -35,11 +40,15 @@ def listener_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(queryset, PER_PAGE).get_page(request.GET.get("page"))
     listeners = list(page.object_list)
     circuits = circuit.describe(x.pk for x in listeners)
+    since = timezone.now() - datetime.timedelta(hours=HEALTH_WINDOW_HOURS)
+    figures = stats.for_listeners(listeners, since)
     for x in listeners:
         x.circuit_text = circuits.get(x.pk, "")
+        x.health = figures[x.pk]  # the card's success rate, dead letters and badge
     context = {
         "page": page,
         "listeners": listeners,
+        "health_window_hours": HEALTH_WINDOW_HOURS,
         "show_owner": access.sees_all(user, "view"),
         "can_add": access.can(user, "add"),
         "can_change": access.can(user, "change"),

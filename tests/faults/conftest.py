@@ -86,10 +86,13 @@ class RedisServer:
 class WorkerProcess:
     """``python -m dramatiq django_dramatiq.setup durian.tasks`` in its own process group."""
 
-    def __init__(self, redis_url: str, log_dir: str, threads: int = 8) -> None:
+    def __init__(
+        self, redis_url: str, log_dir: str, threads: int = 8, settings_module: str = WORKER_SETTINGS, **env_vars: str
+    ) -> None:
         env = {
             **os.environ,
-            "DJANGO_SETTINGS_MODULE": WORKER_SETTINGS,
+            **env_vars,
+            "DJANGO_SETTINGS_MODULE": settings_module,
             "REDIS_URL": redis_url,
             "DURIAN_TEST_DB_NAME": str(connection.settings_dict["NAME"]),
             "PYTHONPATH": str(ROOT),
@@ -147,9 +150,11 @@ class Cluster:
         self.log_dir = tempfile.mkdtemp(prefix="durian-fault-logs-")
         self.workers: list[WorkerProcess] = []
 
-    def start_worker(self, threads: int = 8, wait: bool = True) -> WorkerProcess:
-        """Start a worker process; by default wait until it is ready and its stream consumer runs."""
-        worker = WorkerProcess(self.redis.url, self.log_dir, threads)
+    def start_worker(self, threads: int = 8, wait: bool = True, **options: str) -> WorkerProcess:
+        """Start a worker process; by default wait until it is ready and its stream consumer runs.
+
+        ``options`` go to ``WorkerProcess`` (``settings_module``, environment variables)."""
+        worker = WorkerProcess(self.redis.url, self.log_dir, threads, **options)
         self.workers.append(worker)
         if wait:
             try:

@@ -98,7 +98,7 @@ def test_the_list_shows_hook_url_filters_state_and_health(as_alice, alices_liste
     html = page(as_alice.get(reverse("durian:listener-list")))
     assert "<code>person</code>" in html and alices_listener.url in html
     assert "name starts with &#x27;A&#x27;" in html
-    assert '<span class="badge active">active</span>' in html
+    assert '<span class="badge active health-failing">active</span>' in html  # 3 failures in a row: red
     assert timezone.localtime(success).strftime("%Y-%m-%d %H:%M:%S") in html
     assert "<dt>Failures in a row</dt><dd>3</dd>" in html
     for action in ("Deliveries", "Edit", "Pause", "Send test event", "Rotate secret", "Delete"):
@@ -141,7 +141,7 @@ def test_pause_and_resume(as_alice, alices_listener):
     alices_listener.refresh_from_db()
     assert alices_listener.state == "paused"
     html = page(as_alice.get(reverse("durian:listener-list")))
-    assert '<span class="badge paused">paused</span>' in html and ">Resume<" in html
+    assert '<span class="badge paused health-paused">paused</span>' in html and ">Resume<" in html
 
     as_alice.post(reverse("durian:listener-resume", kwargs={"pk": alices_listener.pk}))
     alices_listener.refresh_from_db()

@@ -1,0 +1,32 @@
+"""How the API documents its responses: every status code an operation can answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import serializers
+
+
+class Detail(serializers.Serializer):
+    """An error with a message: ``{"detail": "Not found."}``."""
+
+    detail = serializers.CharField()
+
+
+INVALID = OpenApiResponse(OpenApiTypes.OBJECT, description="Bad input: field name → list of messages.")
+
+
+def documented(ok: dict[int, Any], *, invalid: bool = False, conflict: bool = False, **options: Any) -> Any:
+    """``extend_schema`` with the successful responses ``ok`` and every error the API answers."""
+    errors: dict[int, Any] = {
+        401: OpenApiResponse(Detail, description="No credentials, or a wrong token."),
+        403: OpenApiResponse(Detail, description="The user lacks the listener permission."),
+        404: OpenApiResponse(Detail, description="No such listener for this user, or no such page."),
+    }
+    if invalid:
+        errors[400] = INVALID
+    if conflict:
+        errors[409] = OpenApiResponse(Detail, description="The dead letter was delivered already.")
+    return extend_schema(responses={**ok, **errors}, **options)
