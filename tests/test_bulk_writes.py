@@ -141,9 +141,9 @@ def test_a_rolled_back_bulk_write_sends_nothing(redis_client, invoice_hooks):
 def test_bulk_updates_are_delivered_by_the_worker(worker, receiver, invoice_hooks):
     InvoiceHook().listener(url=receiver.url).save()
     make(10)
-    receiver.wait_for(10)
+    receiver.wait_for(10, timeout=60)
     Invoice.objects.update(status="paid")
-    requests = receiver.wait_for(20)
+    requests = receiver.wait_for(20, timeout=60)
     updates = [r.json() for r in requests if not r.json()["created"]]
     assert len(updates) == 10 and {u["status"] for u in updates} == {"paid"}
 
