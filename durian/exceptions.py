@@ -33,6 +33,14 @@ class InvalidWebhook(DurianError):
     """A received request is not a webhook signed with one of the given secrets; ``str()`` says why."""
 
 
+class SealError(DurianError):
+    """A stored signing secret cannot be sealed or opened with the configured keys."""
+
+
+class TooManyListeners(DurianError):
+    """A user already owns ``DURIAN_MAX_LISTENERS_PER_USER`` listeners."""
+
+
 __all__ = [
     "DurianError",
     "HookError",
@@ -40,5 +48,7 @@ __all__ = [
     "RefusedURL",
     "UnresolvableHost",
     "InvalidWebhook",
+    "SealError",
+    "TooManyListeners",
     "ValidationError",
 ]

@@ -9,6 +9,7 @@ import redis
 from django.db.models import Count, Min
 
 from ..conf import settings
+from ..core.redact import display_url, printable
 from ..models import DeadLetter, Listener, OutboxEvent
 from ..storage import stream
 
@@ -32,11 +33,11 @@ def gather(client: redis.Redis) -> dict[str, Any]:
             "oldest_age_s": round(time.time() - outbox["oldest"], 1) if outbox["oldest"] else None,
         },
         "dead_letters": [
-            {"hook": d["hook"], "listener": d["listener_id"], "url": d["listener__url"], "count": d["count"]}
+            {"hook": d["hook"], "listener": d["listener_id"], "url": display_url(d["listener__url"]), "count": d["count"]}
             for d in dead
         ],
         "disabled_listeners": [
-            {"id": x.pk, "hook": x.hook, "url": x.url, "reason": x.disabled_reason}
+            {"id": x.pk, "hook": x.hook, "url": x.display_url, "reason": printable(x.disabled_reason)}
             for x in Listener.objects.filter(state=Listener.State.DISABLED).order_by("pk")
         ],
     }

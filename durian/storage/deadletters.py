@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from ..core.event import Event
 from ..core.outcome import Outcome
+from ..core.redact import printable
 from ..models import DeadLetter
 
 logger = logging.getLogger("durian.deadletters")
@@ -35,7 +36,7 @@ def store(event: Event, listener_id: int, attempts: int, outcome: Outcome) -> De
             "event_created_at": datetime.datetime.fromtimestamp(event.created_at, tz=datetime.UTC),
         },
     )
-    logger.error("durian: dead letter %s after %d attempt(s): %s", letter.webhook_id, attempts, outcome.error)
+    logger.error("durian: dead letter %s after %d attempt(s): %s", letter.webhook_id, attempts, printable(outcome.error))
     return letter
 
 

@@ -221,14 +221,16 @@ def session() -> requests.Session:
 # -- one bounded POST -------------------------------------------------------------------------
 
 
-def post(url: str, body: bytes, headers: Mapping[str, str]) -> Answer:
+def post(url: str, body: bytes, headers: Mapping[str, str], total: float | None = None) -> Answer:
     """POST once within the connect, read and total timeouts; never raises for network trouble.
+
+    ``total`` shortens ``DURIAN_TOTAL_TIMEOUT`` (a test event sent while a web request waits).
 
     The status decides the attempt; the body is read (undecoded) up to ``RESPONSE_MAX_BYTES``
     and until the deadline, and only the first ``RESPONSE_EXCERPT_BYTES`` are kept.
     """
     started = time.monotonic()
-    total = float(settings.TOTAL_TIMEOUT)
+    total = float(settings.TOTAL_TIMEOUT) if total is None else min(float(total), float(settings.TOTAL_TIMEOUT))
     timeout = (min(float(settings.CONNECT_TIMEOUT), total), min(float(settings.READ_TIMEOUT), total))
     deadline = Deadline(total)
     _local.deadline = deadline

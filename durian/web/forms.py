@@ -19,9 +19,9 @@ from django.core.validators import URLValidator
 from ..conf import settings as durian_settings
 from ..core import match
 from ..hook import Hook
-from ..listeners import validate_listener
+from ..listeners import check_quota, validate_listener
 from ..models import Listener
-from .hookfields import format_value, parse_value
+from .hookfields import format_value, is_text, parse_value
 
 #: The matchers offered in a filter row, in order, with the words shown for them.
 MATCHERS: list[tuple[type[match.Matcher], str]] = [
@@ -33,6 +33,8 @@ MATCHERS: list[tuple[type[match.Matcher], str]] = [
     (match.Like, "like (regular expression)"),
 ]
 _BY_OP = {cls.op: cls for cls, _ in MATCHERS}
+#: The matchers that fit a field whose values are not text (numbers, booleans, dates...).
+_NOT_TEXT = (match.Any.op, match.Is.op)
 _URL_OPTIONS: dict[str, Any] = {"assume_scheme": "https"} if django.VERSION >= (5, 0) else {}
 
 
@@ -45,13 +47,23 @@ class FilterRow:
     value: forms.BoundField
 
 
-class ListenerForm(forms.Form):
-    """Create (``instance=None``) or edit a listener of ``hook``."""
+class _ListenerURLField(forms.URLField):
+    """A URL field accepting http and https only, with one message for a bad URL."""
 
-    url = forms.URLField(
+    default_validators = [URLValidator(schemes=["http", "https"])]
+
+
+class ListenerForm(forms.Form):
+    """Create (``instance=None``) or edit a listener of ``hook``.
+
+    ``hook`` is ``None`` for a listener whose hook the site no longer registers: only its URL and
+    description can be edited then, and its stored filters are kept. ``owner`` (on create) is
+    checked against ``DURIAN_MAX_LISTENERS_PER_USER``.
+    """
+
+    url = _ListenerURLField(
         label="URL",
         max_length=2000,
-        validators=[URLValidator(schemes=["http", "https"])],
         help_text="Where events are POSTed, e.g. https://example.com/webhooks/.",
         widget=forms.URLInput(attrs={"autocomplete": "url", "size": 60}),
         **_URL_OPTIONS,
@@ -64,20 +76,31 @@ class ListenerForm(forms.Form):
         widget=forms.TextInput(attrs={"size": 60}),
     )
 
-    def __init__(self, *args: Any, hook: Hook, instance: Listener | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        hook: Hook | None,
+        instance: Listener | None = None,
+        owner: Any = None,
+        **kwargs: Any,
+    ) -> None:
         self.hook = hook
-        self.instance = instance or Listener(hook=hook.name)
+        self.owner = owner
+        self.instance = instance or Listener(hook=hook.name if hook else "")
         initial = kwargs.setdefault("initial", {})
         if instance is not None:
             initial.setdefault("url", instance.url)
             initial.setdefault("description", instance.description)
-        current = self.instance.matchers if instance is not None else {}
+        broken = instance is None or bool(self.instance.filters_problem)
+        current = {} if broken else self.instance.matchers
         super().__init__(*args, **kwargs)
-        choices = [(cls.op, words) for cls, words in MATCHERS]
-        for name in hook.fields:
+        for name in ("url", "description"):  # too long is refused with a message, never cut by the browser
+            self.fields[name].widget.attrs.pop("maxlength", None)
+        for name in self.field_names:
             matcher = current.get(name, match.Any())
+            offered = [(cls.op, words) for cls, words in MATCHERS if is_text(hook, name) or cls.op in _NOT_TEXT]
             self.fields[self._op(name)] = forms.ChoiceField(
-                label=f"Matcher for {name}", choices=choices, initial=matcher.op
+                label=f"Matcher for {name}", choices=offered, initial=matcher.op
             )
             self.fields[self._value(name)] = forms.CharField(
                 label=f"Value for {name}",
@@ -86,6 +109,12 @@ class ListenerForm(forms.Form):
                 max_length=int(durian_settings.LIKE_MAX_LENGTH),
                 initial="" if isinstance(matcher, match.Any) else format_value(matcher.value),
             )
+            self.fields[self._value(name)].widget.attrs.pop("maxlength", None)
+
+    @property
+    def field_names(self) -> list[str]:
+        """The payload fields offered as filter rows (none when the hook no longer exists)."""
+        return list(self.hook.fields) if self.hook is not None else []
 
     @staticmethod
     def _op(name: str) -> str:
@@ -97,14 +126,15 @@ class ListenerForm(forms.Form):
 
     def rows(self) -> list[FilterRow]:
         """The filter rows, one per field the hook provides."""
-        return [FilterRow(name, self[self._op(name)], self[self._value(name)]) for name in self.hook.fields]
+        return [FilterRow(name, self[self._op(name)], self[self._value(name)]) for name in self.field_names]
 
     # -- validation -------------------------------------------------------------------------------
 
     def _filters(self) -> dict[str, match.Matcher]:
         """The matchers of the rows that hold one; a row's error goes next to its value."""
         filters: dict[str, match.Matcher] = {}
-        for name in self.hook.fields:
+        assert self.hook is not None
+        for name in self.field_names:
             op = self.cleaned_data.get(self._op(name))
             text = self.cleaned_data.get(self._value(name), "")
             if op is None or self._value(name) in self.errors:
@@ -128,19 +158,26 @@ class ListenerForm(forms.Form):
 
     def _post_clean(self) -> None:
         listener = self.instance
-        filters = self._filters()
         for name in ("url", "description"):
             if name in self.cleaned_data:
                 setattr(listener, name, self.cleaned_data[name])
-        listener.filters = match.filters_to_json(filters)
+        if self.hook is not None:
+            listener.filters = match.filters_to_json(self._filters())
+        if listener.pk is None:
+            try:
+                check_quota(self.owner)
+            except ValidationError as exc:
+                self.add_error(None, exc)
         try:
-            validate_listener(listener, exclude=["owner"])
+            validate_listener(listener, exclude=["owner"] if self.hook else ["owner", "filters"])
         except ValidationError as exc:
             for key, messages in exc.message_dict.items():
                 if key in ("url", "description"):
                     if key not in self.errors:
                         self.add_error(key, messages)
-                elif key in self.hook.fields:
+                elif self.hook is None:
+                    continue  # the hook (and so its filters) is gone: only URL and description are edited
+                elif key in self.field_names:
                     if self._value(key) not in self.errors:
                         self.add_error(self._value(key), messages)
                 else:

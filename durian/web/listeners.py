@@ -32,6 +32,8 @@ def listener_list(request: HttpRequest) -> HttpResponse:
     user = request.user
     queryset = access.listeners(user, "view").order_by("hook", "id")
     page = Paginator(queryset, PER_PAGE).get_page(request.GET.get("page"))
+    for listener in page.object_list:
+        listener.hook_gone = listener.hook not in hooks
     context = {
         "page": page,
         "listeners": page.object_list,
@@ -50,7 +52,7 @@ def listener_create(request: HttpRequest, hook: str) -> HttpResponse:
     the_hook = hooks.get(hook)
     if the_hook is None:
         raise Http404("No such event.")
-    form = ListenerForm(request.POST if request.method == "POST" else None, hook=the_hook)
+    form = ListenerForm(request.POST if request.method == "POST" else None, hook=the_hook, owner=request.user)
     if request.method == "POST" and form.is_valid():
         listener = form.save(owner=request.user)
         return reveal_secret_once(request, listener)
@@ -61,9 +63,7 @@ def listener_create(request: HttpRequest, hook: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def listener_edit(request: HttpRequest, pk: int) -> HttpResponse:
     listener = access.listener(request.user, pk, "change")
-    the_hook = hooks.get(listener.hook)
-    if the_hook is None:
-        raise Http404("This listener's event is no longer offered.")
+    the_hook = hooks.get(listener.hook)  # None: the hook is gone; its URL and description stay editable
     form = ListenerForm(request.POST if request.method == "POST" else None, hook=the_hook, instance=listener)
     if request.method == "POST" and form.is_valid():
         form.save()
@@ -89,7 +89,7 @@ def listener_secret(request: HttpRequest, pk: int) -> HttpResponse:
 def listener_delete(request: HttpRequest, pk: int) -> HttpResponse:
     listener = access.listener(request.user, pk, "delete")
     if request.method == "POST":
-        text = f"Listener {listener.pk} ({listener.url}) deleted."
+        text = f"Listener {listener.pk} ({listener.display_url}) deleted."
         listener.delete()
         tell(request, text)
         return redirect("durian:listener-list")

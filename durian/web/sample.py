@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..conf import settings
 from ..core import match
 from ..core.event import Event
 from ..core.outcome import Outcome
@@ -17,7 +18,7 @@ def sample_payload(listener: Listener) -> dict[str, Any]:
     """A payload with every field the hook provides, shaped to pass the listener's simple filters."""
     hook = hooks[listener.hook]
     data = {name: sample_value(hook, name) for name in hook.fields}
-    for name, matcher in listener.matchers.items():
+    for name, matcher in ({} if listener.filters_problem else listener.matchers).items():
         if isinstance(matcher, match.Is):
             data[name] = matcher.value
         elif isinstance(matcher, match.Startswith):
@@ -35,4 +36,5 @@ def send_test_event(listener: Listener) -> tuple[Event, Outcome]:
     The attempt is neither recorded as a delivery nor counted in the listener's health.
     """
     event = Event(hook=listener.hook, payload=sample_payload(listener))
-    return event, delivery.attempt(event, listener.pk, listener.url, listener.secrets())
+    total = float(settings.TEST_SEND_TIMEOUT)
+    return event, delivery.attempt(event, listener.pk, listener.url, listener.sealed_secrets(), total)

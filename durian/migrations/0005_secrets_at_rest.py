@@ -1,0 +1,51 @@
+"""Seal (encrypt) listener signing secrets at rest; existing plain secrets are sealed in place."""
+
+import durian.core.signing
+import durian.models
+from django.db import migrations
+
+from durian.core import sealing
+
+COLUMNS = ("secret", "previous_secret")
+
+
+def _rewrite(apps, schema_editor, change):
+    Listener = apps.get_model("durian", "Listener")
+    table = schema_editor.connection.ops.quote_name(Listener._meta.db_table)
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute(f"SELECT id, secret, previous_secret FROM {table}")
+        rows = cursor.fetchall()
+        for pk, *values in rows:
+            new = [change(v or "") for v in values]
+            if new != [v or "" for v in values]:
+                cursor.execute(f"UPDATE {table} SET secret = %s, previous_secret = %s WHERE id = %s", [*new, pk])
+
+
+def seal_rows(apps, schema_editor):
+    _rewrite(apps, schema_editor, lambda v: v if not v or sealing.is_sealed(v) else sealing.seal(v))
+
+
+def open_rows(apps, schema_editor):
+    _rewrite(apps, schema_editor, sealing.unseal)
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("durian", "0001_initial"),
+    ]
+
+    operations = [
+        migrations.AlterField(
+            model_name="listener",
+            name="secret",
+            field=durian.models.SealedSecretField(
+                default=durian.core.signing.generate_secret, editable=False, max_length=512, verbose_name="signing secret"
+            ),
+        ),
+        migrations.AlterField(
+            model_name="listener",
+            name="previous_secret",
+            field=durian.models.SealedSecretField(blank=True, editable=False, max_length=512),
+        ),
+        migrations.RunPython(seal_rows, open_rows),
+    ]
