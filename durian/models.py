@@ -12,8 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .conf import settings as durian_settings
-from .core import match
-from .core import redact, sealing
+from .core import match, redact, sealing
 from .core.event import Event
 from .core.signing import generate_secret
 

@@ -33,7 +33,12 @@ def gather(client: redis.Redis) -> dict[str, Any]:
             "oldest_age_s": round(time.time() - outbox["oldest"], 1) if outbox["oldest"] else None,
         },
         "dead_letters": [
-            {"hook": d["hook"], "listener": d["listener_id"], "url": display_url(d["listener__url"]), "count": d["count"]}
+            {
+                "hook": d["hook"],
+                "listener": d["listener_id"],
+                "url": display_url(d["listener__url"]),
+                "count": d["count"],
+            }
             for d in dead
         ],
         "disabled_listeners": [

@@ -26,7 +26,7 @@ from ..core.outcome import Outcome
 from ..core.recipients import Snapshot
 from ..storage import deadletters, idempotency, listener_cache
 from ..storage.connection import get_redis
-from . import attempts, queue
+from . import attempts, queue, resend
 
 logger = logging.getLogger("durian.workers")
 
@@ -35,6 +35,10 @@ def deliver(items: Sequence[queue.Item]) -> None:
     """Attempt each item once; retry or dead-letter each failure."""
     client = get_redis("worker")
     batch = resolve(items, listener_cache.snapshots.get(client))
+    resends = [a for a in batch if a.context.get("resend")]
+    if resends:  # dead letters staff re-send from admin: settled like a re-send in the request
+        resend.run_queued(resends, client)
+        batch = [a for a in batch if not a.context.get("resend")]
     leases = Leases.take(client, batch)
     policy = attempts.Policy(
         records="batched", inactive="dead_letter", after=leases.finish, on_failure=retry_or_dead_letter

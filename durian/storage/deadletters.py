@@ -36,7 +36,9 @@ def store(event: Event, listener_id: int, attempts: int, outcome: Outcome) -> De
             "event_created_at": datetime.datetime.fromtimestamp(event.created_at, tz=datetime.UTC),
         },
     )
-    logger.error("durian: dead letter %s after %d attempt(s): %s", letter.webhook_id, attempts, printable(outcome.error))
+    logger.error(
+        "durian: dead letter %s after %d attempt(s): %s", letter.webhook_id, attempts, printable(outcome.error)
+    )
     return letter
 
 

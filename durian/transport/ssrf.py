@@ -24,8 +24,8 @@ from urllib3.exceptions import LocationParseError
 from urllib3.util import parse_url
 from urllib3.util.connection import allowed_gai_family
 
-from ..core.redact import has_control
 from ..conf import settings
+from ..core.redact import has_control
 from ..exceptions import RefusedURL, UnresolvableHost
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address

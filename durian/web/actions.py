@@ -56,7 +56,9 @@ def rotate_secret(request: HttpRequest, pk: int) -> HttpResponse:
 def send_test(request: HttpRequest, pk: int) -> HttpResponse:
     listener = access.listener(request.user, pk, "change")
     if listener.hook not in hooks:
-        tell(request, f"Listener {listener.pk}'s event no longer exists on this site: nothing was sent.", messages.ERROR)
+        tell(
+            request, f"Listener {listener.pk}'s event no longer exists on this site: nothing was sent.", messages.ERROR
+        )
         return redirect("durian:listener-list")
     if not throttle.allow(request.user, "test"):
         tell(request, "Too many test events this minute: wait a moment and try again.", messages.ERROR)
