@@ -7,7 +7,7 @@ declarations in ``durian.hook`` and everything can look hooks up without importi
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, cast, runtime_checkable
 
 from .exceptions import HookError
 
@@ -28,14 +28,14 @@ class HookLike(Protocol):
     def disconnect(self) -> None: ...
 
 
-H = TypeVar("H")
+H = TypeVar("H")  # a hook class or instance: ``register`` returns what it was given
 
 
 class HookRegistry:
     """Registered hooks by name. ``hooks["person"]``, ``"person" in hooks`` and iteration work."""
 
     def __init__(self) -> None:
-        self._hooks: dict[str, Hook] = {}  # type: ignore[assignment]
+        self._hooks: dict[str, Hook] = {}
 
     def register(self, hook: H) -> H:
         """Register a hook class or instance; returns it, so it also works as a class decorator."""
@@ -49,7 +49,7 @@ class HookRegistry:
                 f"Hook {instance.name!r} ({type(instance).__name__}) is already registered "
                 f"by {type(existing).__module__}.{type(existing).__name__}."
             )
-        self._hooks[instance.name] = instance  # type: ignore[assignment]
+        self._hooks[instance.name] = cast("Hook", instance)
         instance.connect()
         return hook
 
@@ -62,6 +62,7 @@ class HookRegistry:
         instance.disconnect()
 
     def get(self, name: str) -> Hook | None:
+        """The hook named ``name``, or ``None``."""
         return self._hooks.get(name)
 
     def __getitem__(self, name: str) -> Hook:
