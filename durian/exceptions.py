@@ -33,6 +33,10 @@ class InvalidWebhook(DurianError):
     """A received request is not a webhook signed with one of the given secrets; ``str()`` says why."""
 
 
+class AmbiguousDuration(DurianError, ValueError):
+    """An operator typed a duration whose unit could mean two things (``1m``: a minute or a month?)."""
+
+
 class SealError(DurianError):
     """A stored signing secret cannot be sealed or opened with the configured keys."""
 
@@ -49,6 +53,7 @@ __all__ = [
     "UnresolvableHost",
     "InvalidWebhook",
     "SealError",
+    "AmbiguousDuration",
     "TooManyListeners",
     "ValidationError",
 ]

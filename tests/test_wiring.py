@@ -123,7 +123,7 @@ def test_replay_follows_the_same_rule(redis_client, receiver):
 
     out = StringIO()
     call_command("durian_replay", "--since", "1h", "--dry-run", stdout=out)
-    assert "Deliveries queued: 1 to 1 listener(s)" in out.getvalue()
+    assert "Deliveries that would be queued: 1 to 1 listener(s)" in out.getvalue()
 
 
 @pytest.fixture

@@ -83,6 +83,7 @@ class StreamConsumer:
                     )
                 if now >= next_sweep:
                     next_sweep = now + float(settings.SWEEP_INTERVAL)
+                    stream.beat(client, self.name)
                     self._sweep(client)
                 self._handle(client, stream.read(client, self.name, int(settings.BATCH_SIZE), int(settings.BLOCK_MS)))
                 failures = 0

@@ -20,6 +20,9 @@ def gather(client: redis.Redis) -> dict[str, Any]:
     groups = stream.groups(client)
     for g in groups:
         g["consumers"] = stream.consumers(client, g["name"])
+        running = stream.alive(client, [c["name"] for c in g["consumers"]])
+        for c in g["consumers"]:
+            c["alive"] = c["name"] in running
     dead = (
         DeadLetter.objects.filter(status=DeadLetter.Status.DEAD)
         .values("hook", "listener_id", "listener__url")
@@ -60,7 +63,14 @@ def render(status: dict[str, Any]) -> list[str]:
             f"last delivered {g['last-delivered-id']}"
         )
         for c in g["consumers"]:
-            lines.append(f"    consumer {c['name']}: pending {c['pending']}, idle {int(c['idle']) / 1000:.1f} s")
+            idle = int(c["idle"]) / 1000
+            if c.get("alive"):
+                state = f"running, last entry {idle:.1f} s ago" + (
+                    " (waiting for new entries)" if not c["pending"] else ""
+                )
+            else:
+                state = f"not running (no heartbeat for {stream.beat_ttl()} s), idle {idle:.1f} s"
+            lines.append(f"    consumer {printable(c['name'])}: {state}, pending {c['pending']}")
     o = status["outbox"]
     age = f", oldest {o['oldest_age_s']} s old" if o["oldest_age_s"] is not None else ""
     lines.append(f"Outbox: {o['count']} event(s) waiting for the stream{age}")
