@@ -215,6 +215,7 @@ class DeadLetterAdmin(admin.ModelAdmin):
         "status",
         "last_status_code",
         "last_error",
+        "last_error_detail",
         "response_excerpt",
         "event_created_at",
         "created_at",

@@ -179,6 +179,7 @@ class DeadLetter(models.Model):
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.DEAD)
     last_status_code = models.PositiveIntegerField(_("last status code"), null=True, blank=True)
     last_error = models.TextField(_("last error"), blank=True)
+    last_error_detail = models.TextField(_("technical detail"), blank=True, help_text=_("For staff."))
     response_excerpt = models.TextField(_("response excerpt"), blank=True)
     event_created_at = models.DateTimeField(_("event time"), null=True, blank=True)
     created_at = models.DateTimeField(_("dead since"), auto_now_add=True)
@@ -211,6 +212,7 @@ class Delivery(models.Model):
     ok = models.BooleanField(_("delivered"), default=False)
     status_code = models.PositiveIntegerField(_("status code"), null=True, blank=True)
     error = models.TextField(_("error"), blank=True)
+    error_detail = models.TextField(_("technical detail"), blank=True, help_text=_("For staff."))
     duration_ms = models.PositiveIntegerField(_("duration (ms)"), default=0)
     created_at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
 

@@ -1,8 +1,9 @@
-"""Seal (encrypt) listener signing secrets at rest; existing plain secrets are sealed in place."""
+"""Seal (encrypt) listener signing secrets at rest (existing plain secrets are sealed in place), and keep
+the technical detail of a failed attempt apart from the short reason clients see."""
 
 import durian.core.signing
 import durian.models
-from django.db import migrations
+from django.db import migrations, models
 
 from durian.core import sealing
 
@@ -48,4 +49,14 @@ class Migration(migrations.Migration):
             field=durian.models.SealedSecretField(blank=True, editable=False, max_length=512),
         ),
         migrations.RunPython(seal_rows, open_rows),
+        migrations.AddField(
+            model_name="deadletter",
+            name="last_error_detail",
+            field=models.TextField(blank=True, help_text="For staff.", verbose_name="technical detail"),
+        ),
+        migrations.AddField(
+            model_name="delivery",
+            name="error_detail",
+            field=models.TextField(blank=True, help_text="For staff.", verbose_name="technical detail"),
+        ),
     ]

@@ -32,6 +32,7 @@ def store(event: Event, listener_id: int, attempts: int, outcome: Outcome) -> De
             "status": DeadLetter.Status.DEAD,
             "last_status_code": outcome.status_code,
             "last_error": outcome.error[:2000],
+            "last_error_detail": outcome.detail[:2000],
             "response_excerpt": outcome.excerpt,
             "event_created_at": datetime.datetime.fromtimestamp(event.created_at, tz=datetime.UTC),
         },
@@ -51,5 +52,6 @@ def settle(letter: DeadLetter, outcome: Outcome) -> None:
         letter.delivered_at = timezone.now()
     else:
         letter.last_error = outcome.error[:2000]
+        letter.last_error_detail = outcome.detail[:2000]
         letter.response_excerpt = outcome.excerpt
     letter.save()

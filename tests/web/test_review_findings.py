@@ -233,6 +233,43 @@ def test_a_password_in_a_listener_url_is_masked_in_delivery_log_lines(alice, cap
     assert "hunter2" not in caplog.text and "bob:***@127.0.0.1:9" in caplog.text
 
 
+# -- 12. short human reasons ---------------------------------------------------------------------------------
+
+
+def test_a_client_sees_a_short_reason_and_staff_keep_the_technical_detail(as_alice, alice, as_staff, redis_client):
+    from durian.core.event import Event
+    from durian.pipeline import attempts
+
+    listener = Listener.objects.create(hook="person", url="http://127.0.0.1:9/hook", owner=alice)
+    policy = attempts.Policy(records="now", inactive="attempt")
+    attempts.run(
+        [attempts.Attempt(Event(hook="person", payload={}), listener_cache.view(listener))], policy, redis_client
+    )
+    page = text(as_alice.get(reverse("durian:listener-deliveries", kwargs={"pk": listener.pk})))
+    assert "connection refused by 127.0.0.1:9" in page
+    assert "Max retries" not in page and "NewConnectionError" not in page
+    [record] = listener.deliveries.all()
+    assert "NewConnectionError" in record.error_detail or "Connection refused" in record.error_detail
+    assert record.error_detail in text(as_staff.get(f"/admin/durian/delivery/{record.pk}/change/"))
+
+
+def test_a_tls_certificate_for_another_host_reads_as_such():
+    import ssl
+
+    import requests
+
+    from durian.transport.bounded import reason
+
+    cert = ssl.SSLCertVerificationError(
+        1, "[SSL: CERTIFICATE_VERIFY_FAILED] Hostname mismatch, certificate is not valid"
+    )
+    exc = requests.exceptions.SSLError(cert)
+    assert reason(exc, "https://client.test/hook", (5, 15)) == "TLS certificate not valid for host client.test:443"
+    assert reason(requests.ReadTimeout(), "https://client.test/hook", (5, 15)) == (
+        "timed out after 15 s waiting for client.test:443"
+    )
+
+
 # -- 13. a dead letter delivered on retry --------------------------------------------------------------------
 
 
