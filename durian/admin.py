@@ -16,6 +16,7 @@ from django.urls import NoReverseMatch
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from .core.redact import mask_password, restore_password
 from .core.sealing import mask
 from .listeners import validate_listener
 from .models import DeadLetter, Delivery, Listener
@@ -51,6 +52,15 @@ class ListenerAdminForm(forms.ModelForm):
     class Meta:
         model = Listener
         fields = "__all__"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:  # a URL's password is shown masked, and kept when left so
+            self.initial["url"] = mask_password(self.instance.url)
+
+    def clean_url(self) -> str:
+        url = self.cleaned_data["url"]
+        return restore_password(url, self.instance.url) if self.instance.pk is not None else url
 
     def _post_clean(self) -> None:
         opts = self._meta

@@ -40,6 +40,25 @@ def mask_password(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:{MASK}@{hostport}"))
 
 
+def restore_password(url: str, stored: str) -> str:
+    """``url`` as edited in a form that showed ``stored`` masked: a ``***`` password is the stored one.
+
+    It is put back only for the same user, host and port, so that editing the host never sends the
+    old password elsewhere.
+    """
+    try:
+        new, old = urlsplit(url), urlsplit(stored)
+        if new.password != MASK or old.password is None:
+            return url
+        same = (new.username, new.hostname, new.port) == (old.username, old.hostname, old.port)
+    except ValueError:
+        return url
+    if not same:
+        return url
+    hostport = new.netloc.rpartition("@")[2]
+    return urlunsplit(new._replace(netloc=f"{old.netloc.rpartition('@')[0]}@{hostport}"))
+
+
 def display_url(url: str) -> str:
     """A listener URL as it may be shown or logged: password masked, control characters escaped."""
     return printable(mask_password(url))

@@ -17,7 +17,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import URLValidator
 
 from ..conf import settings as durian_settings
-from ..core import match
+from ..core import match, redact
 from ..hook import Hook
 from ..listeners import check_quota, validate_listener
 from ..models import Listener
@@ -89,7 +89,7 @@ class ListenerForm(forms.Form):
         self.instance = instance or Listener(hook=hook.name if hook else "")
         initial = kwargs.setdefault("initial", {})
         if instance is not None:
-            initial.setdefault("url", instance.url)
+            initial.setdefault("url", redact.mask_password(instance.url))  # the password stays on the server
             initial.setdefault("description", instance.description)
         broken = instance is None or bool(self.instance.filters_problem)
         current = {} if broken else self.instance.matchers
@@ -158,6 +158,8 @@ class ListenerForm(forms.Form):
 
     def _post_clean(self) -> None:
         listener = self.instance
+        if "url" in self.cleaned_data and listener.pk is not None:
+            self.cleaned_data["url"] = redact.restore_password(self.cleaned_data["url"], listener.url)
         for name in ("url", "description"):
             if name in self.cleaned_data:
                 setattr(listener, name, self.cleaned_data[name])
