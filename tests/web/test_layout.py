@@ -110,12 +110,14 @@ def test_every_page_fits_the_window_and_shows_every_button_whole(browser, live_s
         problems[name] = page.evaluate(OVERFLOW)
     # the result of a test event, and a form with its errors shown
     page.goto("/webhooks/")
-    page.locator(f"#listener-{long_one.pk + 1}").get_by_role("button", name="Send test event").click()
+    with page.expect_navigation():
+        page.locator(f"#listener-{long_one.pk + 1}").get_by_role("button", name="Send test event").click()
     shoot(page, f"test-result-{width}")
     problems["test-result"] = page.evaluate(OVERFLOW)
     page.goto(f"/webhooks/listeners/{long_one.pk}/edit/")
     page.get_by_label("URL").fill(LONG_URL + "/\u0007")
-    page.get_by_role("button", name="Save listener").click()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Save listener").click()
     shoot(page, f"edit-errors-{width}")
     problems["edit-errors"] = page.evaluate(OVERFLOW)
     # signed out: the sign-in page
