@@ -35,6 +35,13 @@ class RoundTrips:
         AbstractConnection.send_packed_command = counted  # type: ignore[method-assign]
 
 
+def targets(count: int, url: str, holes: int) -> list[str]:
+    """``count`` listener URLs under ``url``, after ``holes`` black holes (the receiver's ``/hole``)."""
+    base = url.split("/", 3)
+    root = "/".join(base[:3])
+    return [f"{root}/hole"] * holes + [url] * count
+
+
 class Durian:
     settings = "bench.settings"
 
@@ -58,7 +65,7 @@ class Durian:
         if not on and "person" in hooks:
             hooks.unregister("person")
 
-    def listeners(self, count: int, url: str) -> None:
+    def listeners(self, count: int, url: str, holes: int = 0) -> None:
         from django.db import transaction
 
         from durian.models import Listener
@@ -68,8 +75,8 @@ class Durian:
 
         Listener.objects.all().delete()
         with transaction.atomic():
-            for i in range(count):
-                PersonHook().listener(url=f"{url}/l{i}").save()
+            for i, target in enumerate(targets(count, url, holes)):
+                PersonHook().listener(url=f"{target}/l{i}").save()
         cache.rebuild(get_redis("worker"))
 
     def redis_url(self) -> str:
@@ -106,13 +113,13 @@ class Peer:
 
             post_delete.disconnect(sender=self.model, dispatch_uid=f"django_webhook_{listener.model_label}_post_delete")
 
-    def listeners(self, count: int, url: str) -> None:
+    def listeners(self, count: int, url: str, holes: int = 0) -> None:
         from django_webhook.models import Webhook, WebhookSecret, WebhookTopic
 
         Webhook.objects.all().delete()
         topic = WebhookTopic.objects.get(name="peer.Person/create")
-        for i in range(count):
-            webhook = Webhook.objects.create(url=f"{url}/l{i}")
+        for i, target in enumerate(targets(count, url, holes)):
+            webhook = Webhook.objects.create(url=f"{target}/l{i}")
             webhook.topics.add(topic)
             WebhookSecret.objects.create(webhook=webhook, token="bench-secret-0123456789")
 
@@ -270,7 +277,7 @@ def main() -> None:
         system.setup()
         result: Any = {"ok": True}
     elif command == "listeners":
-        system.listeners(args["count"], args["url"])
+        system.listeners(args["count"], args["url"], args.get("holes", 0))
         result = {"ok": True}
     elif command == "save":
         result = save_overhead(system, args["count"], args["rounds"])

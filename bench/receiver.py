@@ -4,6 +4,10 @@ Every system measured posts to it. It answers each POST with ``200`` at once and
 request, the event token found in the body (the ``"name"`` field) and the time of receipt. The
 benchmark reads and clears the record through ``GET /_stats`` and ``POST /_reset``.
 
+Two paths behave like real endpoints: ``/slow...`` answers after ``SLOW`` seconds (100 ms; the
+stats report the most requests in flight at once), and ``/hole...`` accepts the request and never
+answers (a black hole; not recorded).
+
 Run: ``python bench/receiver.py PORT``.
 """
 
@@ -17,6 +21,7 @@ import time
 
 TOKEN = re.compile(rb'"name": ?"([^"]*)"')
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+SLOW = 0.1
 
 
 class State:
@@ -28,6 +33,9 @@ class State:
         self.first = 0.0
         self.last = 0.0
         self.tokens: list[tuple[str, float]] = []
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.hole_hits = 0
 
     def record(self, body: bytes) -> None:
         now = time.time()
@@ -39,7 +47,13 @@ class State:
         self.tokens.append((m.group(1).decode() if m else "", now))
 
     def stats(self, with_tokens: bool) -> bytes:
-        data = {"count": self.count, "first": self.first, "last": self.last}
+        data = {
+            "count": self.count,
+            "first": self.first,
+            "last": self.last,
+            "max_in_flight": self.max_in_flight,
+            "hole_hits": self.hole_hits,
+        }
         if with_tokens:
             data["tokens"] = self.tokens
         return json.dumps(data).encode()
@@ -81,9 +95,22 @@ class Http(asyncio.Protocol):
         elif path.startswith(b"/_reset"):
             STATE.reset()
             self.transport.write(OK)
+        elif path.startswith(b"/hole"):
+            STATE.hole_hits += 1  # and never answer
+        elif path.startswith(b"/slow"):
+            STATE.in_flight += 1
+            STATE.max_in_flight = max(STATE.max_in_flight, STATE.in_flight)
+            asyncio.get_running_loop().call_later(SLOW, self.answer_slow, method, body)
         else:
             if method == b"POST":
                 STATE.record(body)
+            self.transport.write(OK)
+
+    def answer_slow(self, method: bytes, body: bytes) -> None:
+        STATE.in_flight -= 1
+        if method == b"POST":
+            STATE.record(body)
+        if not self.transport.is_closing():
             self.transport.write(OK)
 
 

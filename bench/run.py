@@ -45,6 +45,10 @@ TARGETS = {
     "overhead_vs_peer": 0.5,
     "fanout_10000_ms": 2.0,
     "rss_mb": 150.0,
+    "slow_per_process": 500.0,  # deliveries/s per worker process to a receiver answering in 100 ms
+    "slow_vs_peer": 6.0,
+    "noisy_factor": 1.5,  # healthy listener with black holes beside it: <= 1.5x alone + 2 s
+    "noisy_slack_s": 2.0,
 }
 
 
@@ -63,13 +67,18 @@ class Profile:
     fanout_events: int
     threads: int = 8
     stall_seconds: float = 20.0
+    slow_deliveries: dict[str, int] = field(default_factory=lambda: {"durian": 4000, "peer": 400})
+    slow_listeners: int = 10
+    noisy_events: int = 300
+    noisy_stall: float = 30.0
 
 
 PROFILES = {
     "full": Profile(100, 12, {"durian": 8000, "peer": 600}, (1, 10), (1, 2), 200.0, 1200, [10, 1000, 10000], 2000),
     "quick": Profile(100, 6, {"durian": 4000, "peer": 300}, (1, 10), (1, 2), 200.0, 600, [10, 1000, 10000], 500),
     "smoke": Profile(10, 2, {"durian": 40, "peer": 20}, (1,), (1,), 50.0, 20, [10, 100], 20, threads=2,
-                     stall_seconds=30.0),
+                     stall_seconds=30.0, slow_deliveries={"durian": 40, "peer": 20}, slow_listeners=2,
+                     noisy_events=20, noisy_stall=20.0),
 }  # fmt: skip
 
 
@@ -329,15 +338,16 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 def throughput_run(system: System, db: Database, receiver: Receiver, redis_url: str, prof: Profile,
-                   listeners: int, processes: int, logfile: str) -> dict[str, Any]:  # fmt: skip
+                   listeners: int, processes: int, logfile: str, path: str = "",
+                   deliveries: int | None = None) -> dict[str, Any]:  # fmt: skip
     """How fast fresh workers drain a committed burst: deliveries per second, first to last receipt.
 
     The burst is committed while no worker runs (transactions of 100 saves), so the figure is the
     workers' and not the producer's; the workers' CPU time per delivery is measured alongside.
     """
     flush_redis(redis_url)
-    system.drive(db, "listeners", count=listeners, url=receiver.url)
-    events = max(1, prof.throughput_deliveries[system.name] // listeners)
+    system.drive(db, "listeners", count=listeners, url=receiver.url + path)
+    events = max(1, (deliveries or prof.throughput_deliveries[system.name]) // listeners)
     produced = system.drive(db, "produce", count=events, batch=100, prefix="t")
     receiver.reset()
     workers = Workers(system.worker_commands(processes, prof.threads), system.environ(db), logfile)
@@ -367,7 +377,31 @@ def throughput_run(system: System, db: Database, receiver: Receiver, redis_url: 
         "produce_seconds": produced["end"] - produced["start"],
         "rss_max_mb": rss["max_mb"],
         "rss_total_mb": rss["total_mb"],
+        "max_in_flight": got.get("max_in_flight", 0),
     }
+
+
+def noisy_run(system: System, db: Database, receiver: Receiver, redis_url: str, prof: Profile, holes: int,
+              logfile: str) -> dict[str, Any]:  # fmt: skip
+    """A healthy listener beside ``holes`` black-hole listeners on the same hook: its time to get all.
+
+    The events are committed while no worker runs; the time runs from the workers' start (their
+    boot, measured alone, is subtracted) to the healthy receiver's last receipt.
+    """
+    flush_redis(redis_url)
+    system.drive(db, "listeners", count=1, url=receiver.url, holes=holes)
+    system.drive(db, "produce", count=prof.noisy_events, batch=100, prefix="n")
+    receiver.reset()
+    workers = Workers(system.worker_commands(1, prof.threads), system.environ(db), logfile)
+    try:
+        got = receiver.wait_for(prof.noisy_events, stall=prof.noisy_stall + 30, workers=workers)
+        if got["count"] < prof.noisy_events:  # stalled: how far it got after the stall allowance
+            got = receiver.stats()
+    finally:
+        workers.stop()
+    elapsed = got["last"] - got["first"] if got["count"] else None
+    return {"holes": holes, "events": prof.noisy_events, "delivered": got["count"], "seconds": elapsed,
+            "hole_attempts": got.get("hole_hits", 0)}  # fmt: skip
 
 
 def latency_run(system: System, db: Database, receiver: Receiver, redis_url: str, prof: Profile,
@@ -478,10 +512,47 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                      f"{f['ms_per_event']:.4f} ({f['matches_per_event']:.1f} matches; full scan {f['naive_ms_per_event']:.3f})",
                      "has no filters", "",
                      f"<= {TARGETS['fanout_10000_ms']} at 10,000" if n == "10000" else ""))  # fmt: skip
+    rows.extend(slow_and_noisy_rows(d, p))
     rss = d.get("rss_max_mb")
     if rss:
         rows.append(("worker peak RSS (MB, largest process)", f"{rss:.0f}", fmt(p.get("rss_max_mb"), "", 0), "",
                      f"<= {TARGETS['rss_mb']:.0f}"))  # fmt: skip
+    return rows
+
+
+def slow_and_noisy_rows(d: dict[str, Any], p: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
+    """Rows of the slow-receiver and noisy-neighbour scenarios."""
+    rows = []
+    for key, run in (d.get("slow") or {}).items():
+        peer = (p.get("slow") or {}).get(key) or {}
+        rows.append((f"slow receiver (100 ms), {run['listeners']} listeners, {run['processes']} process(es) "
+                     "(deliveries/s)", f"{run['deliveries_per_s']:,.0f}", fmt(peer.get("deliveries_per_s")),
+                     ratio(run["deliveries_per_s"], peer.get("deliveries_per_s")),
+                     f">= {TARGETS['slow_per_process']:,.0f}/process, >= {TARGETS['slow_vs_peer']:.0f}x"))  # fmt: skip
+        rows.append((f"  requests in flight at once ({run['processes']} process(es))", str(run["max_in_flight"]),
+                     fmt(peer.get("max_in_flight")), "", ""))  # fmt: skip
+    noisy, peer_noisy = d.get("noisy") or {}, p.get("noisy") or {}
+
+    def took(x: dict[str, Any] | None) -> str:
+        if not x:
+            return "n/a"
+        if x["delivered"] < x["events"]:
+            return f"got {x['delivered']}/{x['events']}"
+        return f"{x['seconds']:.1f}"
+
+    if noisy:
+        alone = (noisy.get("0") or {}).get("seconds")
+        target = f"<= {TARGETS['noisy_factor']}x alone + {TARGETS['noisy_slack_s']:.0f} s"
+        if alone is not None:
+            target += f" ({alone * TARGETS['noisy_factor'] + TARGETS['noisy_slack_s']:.1f} s)"
+        for holes in ("0", "3"):
+            x, y = noisy.get(holes), peer_noisy.get(holes)
+            label = "alone" if holes == "0" else "beside 3 black holes"
+            rows.append((f"noisy neighbour: healthy listener, {x['events'] if x else ''} events, {label} (s)",
+                         took(x), took(y), "", target if holes == "3" else ""))  # fmt: skip
+        x, y = noisy.get("3") or {}, peer_noisy.get("3") or {}
+        rows.append(("  attempts to the 3 black holes", str(x.get("hole_attempts", "n/a")),
+                     str(y.get("hole_attempts", "n/a")), "", "a handful while their circuits are open"))  # fmt: skip
     return rows
 
 
@@ -590,6 +661,16 @@ def measure(system: System, dbs: list[Database], work_db: Database, redis_url: s
             run = throughput_run(system, work_db, receiver, redis_url, prof, listeners, processes, logfile)
             out["throughput"][f"{listeners}_listeners_{processes}_proc"] = run
             rss = max(rss, run["rss_max_mb"])
+    for processes in prof.processes:
+        n = prof.slow_listeners
+        log(f"{system.name}: slow receiver (100 ms), {n} listeners, {processes} process(es)")
+        run = throughput_run(system, work_db, receiver, redis_url, prof, n, processes, logfile, path="/slow",
+                             deliveries=prof.slow_deliveries[system.name])  # fmt: skip
+        out.setdefault("slow", {})[f"{processes}_proc"] = run
+        rss = max(rss, run["rss_max_mb"])
+    for holes in (0, 3):
+        log(f"{system.name}: noisy neighbour, {holes} black-hole listener(s)")
+        out.setdefault("noisy", {})[str(holes)] = noisy_run(system, work_db, receiver, redis_url, prof, holes, logfile)
     out["rss_max_mb"] = rss
     log(f"{system.name}: latency at {prof.latency_rate:.0f} events/s")
     out["latency"] = latency_run(system, work_db, receiver, redis_url, prof, logfile)

@@ -22,6 +22,7 @@ from .listeners import validate_listener
 from .models import DeadLetter, Delivery, Listener
 from .pipeline.resend import queue_resend, resend
 from .registry import hooks
+from .storage.circuit import describe as describe_circuits
 from .web.listeners import reveal_secret_once
 
 #: The filters field's help in admin: the JSON format of ``Listener.filters``.
@@ -118,6 +119,7 @@ class ListenerAdmin(admin.ModelAdmin):
         "filters_in_words",
         "state_and_reason",
         "consecutive_failures",
+        "circuit",
         "last_success_at",
         "owner",
     )
@@ -126,6 +128,7 @@ class ListenerAdmin(admin.ModelAdmin):
     readonly_fields = (
         "masked_secret",
         "filters_in_words",
+        "circuit",
         "consecutive_failures",
         "last_success_at",
         "last_failure_at",
@@ -151,6 +154,12 @@ class ListenerAdmin(admin.ModelAdmin):
     @admin.display(description=_("signing secret"))
     def masked_secret(self, obj: Listener) -> str:
         return mask(obj.secret) if obj.pk else "-"
+
+    @admin.display(description=_("circuit"))
+    def circuit(self, obj: Listener) -> str:
+        if obj.pk is None:
+            return "-"
+        return describe_circuits([obj.pk])[obj.pk]
 
     def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "url" and django.VERSION >= (5, 0):

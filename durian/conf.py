@@ -46,6 +46,27 @@ DEFAULTS: dict[str, Any] = {
     # Dramatiq queue of the delivery actor, and how many deliveries one message carries.
     "QUEUE_NAME": "durian",
     "DELIVERY_BATCH_SIZE": 50,
+    # -- Delivery engine (durian.pipeline.lanes, durian.storage.circuit) ------------------------------
+    # Requests in flight per worker process: threads for first attempts, and more for retries
+    # (so retries never take the first attempts' capacity).
+    "DELIVERY_CONCURRENCY": 100,
+    "RETRY_CONCURRENCY": 25,
+    # Requests in flight to one listener at once, across every worker (a listener may set its own).
+    "LISTENER_CONCURRENCY": 16,
+    # How long (ms) a message waits for a free slot of a busy listener before holding its items.
+    "LANE_WAIT_MS": 50,
+    # How long (ms) a message waits for its requests; those still in flight then are handed on
+    # (recorded in Redis, settled by the thread posting them) and the message is acknowledged.
+    "HANDOFF_MS": 100,
+    # Connection failures or timeouts in a row that open a listener's circuit, and its cooling
+    # period (seconds): doubled each time it opens again in a row, up to the maximum.
+    "CIRCUIT_FAILURES": 5,
+    "CIRCUIT_COOLING": 10.0,
+    "CIRCUIT_COOLING_MAX": 600.0,
+    # How long (seconds) a paused listener's events are kept for it; older ones are dropped.
+    "PAUSED_RETENTION": 7 * 24 * 3600,
+    # How long (seconds) a delivery in hand waits for an unreachable Redis before failing its message.
+    "REDIS_OUTAGE_WAIT": 300.0,
     # Records of successful attempts are stored in the background, in one batch every this many
     # ms (at once when RECORD_BATCH wait); failed attempts are stored at once. 0: store at once.
     "RECORD_INTERVAL_MS": 200,

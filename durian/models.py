@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -51,6 +52,20 @@ class Listener(models.Model):
         blank=True,
         on_delete=models.CASCADE,
         related_name="durian_listeners",
+    )
+    max_in_flight = models.PositiveSmallIntegerField(
+        _("concurrent requests"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text=_("Most requests in flight to this URL at once, across all workers. Empty: the site's default."),
+    )
+    rate_limit = models.FloatField(
+        _("requests per second"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.01), MaxValueValidator(100_000)],
+        help_text=_("Most requests per second to this URL. Empty: no limit."),
     )
     consecutive_failures = models.PositiveIntegerField(_("failures in a row"), default=0, editable=False)
     failing_since = models.DateTimeField(null=True, blank=True, editable=False)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import socket
 import sys
 import threading
 import time
@@ -54,6 +55,8 @@ class Receiver:
         self.default = Response()
         self._script: deque[Response] = deque()
         self._cond = threading.Condition()
+        self.in_flight = 0  # requests being answered now
+        self.max_in_flight = 0  # the most at once since the start
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -65,8 +68,12 @@ class Receiver:
                 body = self.rfile.read(length) if length else b""
                 req = Request(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 response = receiver._next()
-                if response.delay:
-                    time.sleep(response.delay)
+                receiver._begin()
+                try:
+                    if response.delay:
+                        time.sleep(response.delay)
+                finally:
+                    receiver._end()
                 self.send_response(response.status)
                 for k, v in response.headers.items():
                     self.send_header(k, v)
@@ -114,10 +121,19 @@ class Receiver:
         for _ in range(times):
             self._script.append(Response(status, body, headers or {}, delay))
 
-    def always(self, status: int, body: bytes = b"") -> None:
-        """Answer every request from now on with ``status``."""
+    def always(self, status: int, body: bytes = b"", delay: float = 0.0) -> None:
+        """Answer every request from now on with ``status`` (after ``delay`` seconds)."""
         self._script.clear()
-        self.default = Response(status, body)
+        self.default = Response(status, body, delay=delay)
+
+    def _begin(self) -> None:
+        with self._cond:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def _end(self) -> None:
+        with self._cond:
+            self.in_flight -= 1
 
     def _next(self) -> Response:
         try:
@@ -154,6 +170,42 @@ class Receiver:
                 if left <= 0:
                     raise AssertionError(f"receiver got {len(got)} request(s), expected {count} within {timeout} s")
                 self._cond.wait(left)
+
+
+class BlackHole:
+    """A server on 127.0.0.1 that accepts connections, reads what comes, and never answers."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(1024)
+        self.connections: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._accept, name="durian-test-black-hole", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self.sock.getsockname()[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections.append(conn)
+
+    def __enter__(self) -> BlackHole:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.sock.close()
+        for conn in self.connections:
+            conn.close()
 
 
 # -- loopback only -----------------------------------------------------------------------------

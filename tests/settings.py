@@ -78,6 +78,12 @@ if os.environ.get("DURIAN_TEST_DB_NAME"):  # a worker process started by a fault
     DATABASES["default"]["NAME"] = DATABASES["default"]["TEST"]["NAME"] = os.environ["DURIAN_TEST_DB_NAME"]
 
 DRAMATIQ_BROKER = dramatiq_broker(REDIS_URL)
+if os.environ.get("DURIAN_TEST_BROKER") == "rabbitmq":  # the delivery queue on RabbitMQ (.ci/run's pass)
+    DRAMATIQ_BROKER = {
+        "BROKER": "dramatiq.brokers.rabbitmq.RabbitmqBroker",
+        "OPTIONS": {"url": os.environ.get("RABBITMQ_URL", "amqp://guest:guest@127.0.0.1:5672")},
+        "MIDDLEWARE": DRAMATIQ_BROKER["MIDDLEWARE"],
+    }
 DURIAN_BLOCK_MS = 100
 DURIAN_RETRY_SCHEDULE = [0.1, 0.2]
 DURIAN_RETRY_JITTER = 0.0

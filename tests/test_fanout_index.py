@@ -46,7 +46,7 @@ def test_the_index_matches_exactly_the_listeners_a_full_scan_matches(listeners, 
 def test_a_snapshot_returns_the_matching_listeners_that_keep_events_of_the_event_hook_only(listeners, payload):
     other = [ListenerView(1000 + x.id, "order", x.url, x.all_secrets, x.state, x.filters) for x in listeners]
     snapshot = Snapshot.of(b"v1", listeners + other)
-    keeping = [x for x in listeners if x.state in ("active", "disabled")]
+    keeping = [x for x in listeners if x.state in ("active", "paused", "disabled")]
     assert [x.id for x in snapshot.matching("person", payload)] == [x.id for x in scan(keeping, payload)]
     assert snapshot.matching("nobody", payload) == []
 

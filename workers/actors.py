@@ -3,7 +3,8 @@
 The work is ``durian.pipeline.deliver``; this module only declares it to Dramatiq, on the queue
 ``DURIAN_QUEUE_NAME`` (read through ``durian.conf`` when the actor is declared). Dramatiq's own
 retries (``max_retries``) cover a message that fails as a whole, such as a Redis error while
-loading listeners; per-delivery retries follow ``DURIAN_RETRY_SCHEDULE``.
+loading listeners; per-delivery retries follow ``DURIAN_RETRY_SCHEDULE``, on the queue
+``<DURIAN_QUEUE_NAME>.retry``, declared here so that ``rundramatiq`` consumes it too.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import dramatiq
 
 from durian.conf import settings
 from durian.pipeline import deliver as pipeline
-from durian.pipeline.queue import ACTOR_NAME, LEGACY_ACTOR_NAME
+from durian.pipeline.queue import ACTOR_NAME, LEGACY_ACTOR_NAME, retry_queue_name
 
 logger = logging.getLogger("durian.workers")
 
@@ -51,3 +52,5 @@ def _declare_legacy_alias() -> None:
 
 
 _declare_legacy_alias()
+# Retries and held deliveries travel on their own queue, consumed by the same workers.
+dramatiq.get_broker().declare_queue(retry_queue_name())

@@ -1,7 +1,8 @@
 """The stream consumer: from the Redis Stream to ``deliver`` messages, in batches.
 
 One consumer runs in each worker process, under a name unique to the process. It reads new
-entries through the consumer group, reclaims entries that a stopped consumer left pending, matches
+entries through the consumer group, reclaims entries that a stopped consumer left pending (and
+deliveries a stopped worker had in flight), matches
 each event against the cached listeners, enqueues the deliveries, and acknowledges the entries only
 after that. It also sweeps the outbox for events that never reached the stream.
 """
@@ -20,9 +21,9 @@ import redis
 from django.db import close_old_connections
 
 from durian.conf import settings
-from durian.pipeline import dispatch
+from durian.pipeline import dispatch, queue
 from durian.pipeline.fanout import hand_off
-from durian.storage import listener_cache, stream
+from durian.storage import inflight, later, listener_cache, parked, stream
 from durian.storage.connection import get_redis
 
 logger = logging.getLogger("durian.workers")
@@ -36,6 +37,48 @@ def consumer_name() -> str:
 def claim_interval() -> float:
     """How often to look for stale entries: half the idle threshold, between 50 ms and 5 s."""
     return min(5.0, max(0.05, int(settings.CLAIM_IDLE_MS) / 2000))
+
+
+def queue_due(client: redis.Redis) -> int:
+    """Move the deliveries kept for later (retries, held items) onto the queue once due."""
+    moved = 0
+    while batches := later.take_due(client):
+        for _, items, retry in batches:
+            queue.send(items, retry=retry)
+            moved += len(items)
+        later.remove(client, [batch for batch, _, _ in batches])
+    return moved
+
+
+def release_parked(client: redis.Redis, batch: int = 500) -> int:
+    """Queue, oldest first, the events kept for listeners that are no longer paused."""
+    snapshot = listener_cache.snapshots.get(client)
+    moved = 0
+    for listener_id in parked.listeners(client):
+        listener = snapshot.by_id.get(listener_id)
+        if listener is None:
+            parked.drop(client, listener_id)
+            continue
+        if listener.state == "paused":
+            parked.expire(client, listener_id)
+            continue
+        while items := parked.peek(client, listener_id, batch):
+            queue.send(items)
+            parked.drop(client, listener_id, len(items))
+            moved += len(items)
+        parked.drop(client, listener_id, 0)
+    return moved
+
+
+def requeue_orphans(client: redis.Redis) -> int:
+    """Queue again the deliveries a dead worker had handed on while in flight (``durian.storage.inflight``)."""
+    found = inflight.due(client)
+    items = [item for item in found.values() if item is not None]
+    if items:
+        logger.warning("durian: %d delivery(ies) in flight in a worker that stopped; queueing them again", len(items))
+        queue.send(items, retry=True)
+    inflight.done(client, list(found))
+    return len(items)
 
 
 class StreamConsumer:
@@ -81,11 +124,13 @@ class StreamConsumer:
                         client,
                         stream.claim_stale(client, self.name, int(settings.CLAIM_IDLE_MS), int(settings.BATCH_SIZE)),
                     )
+                    requeue_orphans(client)
                 if now >= next_sweep:
                     next_sweep = now + float(settings.SWEEP_INTERVAL)
                     stream.beat(client, self.name)
                     self._sweep(client)
                 self._handle(client, stream.read(client, self.name, int(settings.BATCH_SIZE), int(settings.BLOCK_MS)))
+                queue_due(client)
                 failures = 0
             except Exception as exc:  # keep consuming whatever happens; say why
                 failures += 1
@@ -104,5 +149,6 @@ class StreamConsumer:
             while dispatch.sweep() and not self._stop.is_set():
                 pass
             listener_cache.ensure_fresh(client)
+            release_parked(client)
         finally:
             close_old_connections()

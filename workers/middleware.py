@@ -45,8 +45,10 @@ class StreamConsumerMiddleware(dramatiq.Middleware):
         if self.consumer is not None:
             self.consumer.stop()
             self.consumer = None
+        from durian.pipeline import lanes
         from durian.storage.recorder import recorder
 
+        lanes.drain(float(settings.TOTAL_TIMEOUT) + 5)  # requests handed on settle before the process ends
         recorder.flush()  # the delivery records still waiting
 
 

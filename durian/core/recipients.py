@@ -2,9 +2,10 @@
 
 ``recipients(snapshot, event)`` decides it for every path (the workers' fan-out, local delivery
 and replay): the listeners of the event's hook whose filters all hold on its payload, in id order,
-among those that keep events. A listener keeps events while it is **active** (they are attempted)
-or **disabled** (they become dead letters, to be re-sent once it is enabled again). A **paused**
-listener receives nothing.
+among those that keep events. Every listener keeps events: an **active** one's are attempted, a
+**paused** one's are kept for ``DURIAN_PAUSED_RETENTION`` and delivered in order when it is resumed
+(``durian.storage.parked``; local delivery, which keeps nothing for later, stores them as dead
+letters), and a **disabled** one's become dead letters, to be re-sent once it is enabled again.
 
 A ``Snapshot`` is built from plain ``ListenerView`` values, whether they come from the Redis
 listener cache (workers) or from the database (local delivery, replay).
@@ -22,8 +23,8 @@ from . import match
 from .event import Event
 from .index import ListenerIndex
 
-#: Listener states whose events are kept (attempted, or stored as dead letters).
-KEEPS_EVENTS = frozenset({"active", "disabled"})
+#: Listener states whose events are kept (attempted, kept until resumed, or stored as dead letters).
+KEEPS_EVENTS = frozenset({"active", "paused", "disabled"})
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,10 @@ class ListenerView:
     state: str
     filters: Mapping[str, match.Matcher]
     previous_until: float | None = None
+    #: Most requests in flight to it at once, across every worker (``None``: ``DURIAN_LISTENER_CONCURRENCY``).
+    concurrency: int | None = None
+    #: Most requests per second (``None``: no limit).
+    rate_limit: float | None = None
 
     @property
     def active(self) -> bool:
@@ -44,7 +49,7 @@ class ListenerView:
 
     @property
     def keeps_events(self) -> bool:
-        """Active, or disabled: a disabled listener's events are kept as dead letters."""
+        """Active, paused (kept until resumed) or disabled (kept as dead letters)."""
         return self.state in KEEPS_EVENTS
 
     @property
@@ -65,6 +70,8 @@ class ListenerView:
             state=data.get("state", "active"),
             filters=match.filters_from_json(data.get("filters")),
             previous_until=data.get("previous_until"),
+            concurrency=data.get("concurrency"),
+            rate_limit=data.get("rate_limit"),
         )
 
 
@@ -107,5 +114,5 @@ def recipients(snapshot: Snapshot, event: Event) -> list[ListenerView]:
 
 
 def _index(listeners: Iterable[ListenerView]) -> ListenerIndex:
-    """The fan-out index of the listeners that keep events (active or disabled)."""
+    """The fan-out index of the listeners that keep events (active, paused or disabled)."""
     return ListenerIndex(x for x in listeners if x.keeps_events)

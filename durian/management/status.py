@@ -11,7 +11,7 @@ from django.db.models import Count, Min
 from ..conf import settings
 from ..core.redact import display_url, printable
 from ..models import DeadLetter, Listener, OutboxEvent
-from ..storage import stream
+from ..storage import circuit, stream
 
 
 def gather(client: redis.Redis) -> dict[str, Any]:
@@ -44,6 +44,17 @@ def gather(client: redis.Redis) -> dict[str, Any]:
             }
             for d in dead
         ],
+        "circuits": [
+            {
+                "listener": c.listener_id,
+                "state": c.state,
+                "open_until": c.open_until,
+                "fails": c.fails,
+                "waiting": c.waiting,
+                "text": c.describe(),
+            }
+            for c in circuit.troubled(client)
+        ],  # fmt: skip
         "disabled_listeners": [
             {"id": x.pk, "hook": x.hook, "url": x.display_url, "reason": printable(x.disabled_reason)}
             for x in Listener.objects.filter(state=Listener.State.DISABLED).order_by("pk")
@@ -78,6 +89,10 @@ def render(status: dict[str, Any]) -> list[str]:
     lines.append(f"Dead letters: {sum(d['count'] for d in dead)}")
     for d in dead:
         lines.append(f"  {d['hook']} -> listener {d['listener']} ({d['url']}): {d['count']}")
+    circuits = status.get("circuits", [])
+    lines.append(f"Listeners with trouble (circuit open, or deliveries held): {len(circuits)}")
+    for c in circuits:
+        lines.append(f"  listener {c['listener']}: {c['text']}")
     disabled = status["disabled_listeners"]
     lines.append(f"Disabled listeners: {len(disabled)}")
     for x in disabled:

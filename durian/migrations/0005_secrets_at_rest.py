@@ -32,7 +32,7 @@ def open_rows(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("durian", "0001_initial"),
+        ("durian", "0002_delivery_engine"),
     ]
 
     operations = [

@@ -1,21 +1,42 @@
 """What the ``durian.deliver`` actor does with one message of delivery items.
 
 1. ``resolve``: find each item's listener in the worker's listener snapshot (a deleted listener's
-   items are dropped, with a log line);
+   items are dropped, with a log line); a paused listener's items are kept for it
+   (``durian.storage.parked``);
 2. ``Leases.take``: one pipelined round trip takes the idempotency lease of every item
    (``durian.storage.idempotency``): items delivered already are skipped, items another worker
    holds are looked at again later;
-3. ``attempts.run`` with the workers' policy: records in background batches, retries on the
-   schedule, dead letters after the last attempt;
+3. ``attempts.run`` with the workers' policy: posted many at once in per-listener lanes
+   (``durian.pipeline.lanes``), records in background batches, retries on the schedule, dead
+   letters after the last attempt; items a lane held (open circuit, concurrency cap) are queued
+   again with the same attempt number and their leases given back;
 4. ``Leases.reschedule_busy``: queue the items another worker held, for after its lease.
 
 Replayed items (``"replay": True``) skip the idempotency check: they are meant to go out again.
+
+Every Redis call on this path, and what happens when Redis cannot be reached (the message is
+acknowledged only when ``deliver`` returns, so work it keeps in hand is never lost):
+
+- the listener snapshot, the leases, the circuits (before posting): wait for Redis
+  (``durian.storage.connection.patiently``), then go on; nothing was posted yet;
+- the lease's outcome after a POST: a success waits for Redis (its "done" mark prevents a second
+  webhook); a failure's lease release is logged and dropped (the lease runs out by itself);
+- the lane limiters: fall back to the in-process cap (``durian.pipeline.lanes``);
+- the circuit and health counters: logged and dropped (bookkeeping only);
+- queueing retries, held and busy items (kept in Redis until due, ``durian.storage.later``: not
+  in Dramatiq's delay queues, whose fetched copies a worker drops when Redis goes away), and "was
+  it delivered meanwhile" before a dead letter: wait for Redis, then go on.
+
+After ``DURIAN_REDIS_OUTAGE_WAIT`` seconds the error is raised: the message fails and Dramatiq's
+retries take it from there (once Redis answers, it is delivered again; leases prevent doubles).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 
 import redis
@@ -24,9 +45,9 @@ from ..conf import settings
 from ..core import schedule
 from ..core.outcome import Outcome
 from ..core.recipients import Snapshot
-from ..storage import deadletters, idempotency, listener_cache
-from ..storage.connection import get_redis
-from . import attempts, queue, resend
+from ..storage import circuit, deadletters, idempotency, listener_cache, parked
+from ..storage.connection import get_redis, patiently
+from . import attempts, lanes, queue, resend
 
 logger = logging.getLogger("durian.workers")
 
@@ -34,14 +55,31 @@ logger = logging.getLogger("durian.workers")
 def deliver(items: Sequence[queue.Item]) -> None:
     """Attempt each item once; retry or dead-letter each failure."""
     client = get_redis("worker")
-    batch = resolve(items, listener_cache.snapshots.get(client))
+    snapshot = patiently(lambda: listener_cache.snapshots.get(client), "load listeners")
+    batch = resolve(items, snapshot)
     resends = [a for a in batch if a.context.get("resend")]
     if resends:  # dead letters staff re-send from admin: settled like a re-send in the request
         resend.run_queued(resends, client)
         batch = [a for a in batch if not a.context.get("resend")]
-    leases = Leases.take(client, batch)
+    paused = [a.context for a in batch if a.listener.state == "paused"]
+    if paused:  # kept until the listener is resumed
+        patiently(lambda: parked.park(client, paused), "keep a paused listener's events")
+        batch = [a for a in batch if a.listener.state != "paused"]
+    back = Counter(int(data["listener"]) for data in items if data.get("held"))
+    circuit.held(client, {k: -n for k, n in back.items()})
+    leases = patiently(lambda: Leases.take(client, batch), "take idempotency leases")
+
+    def send(ready: Sequence[attempts.Attempt], post: lanes.Post, settle: lanes.Settle) -> tuple[list, list]:
+        sent = lanes.send(ready, post, settle, leases.hold, client)
+        return sent.made, sent.held
+
     policy = attempts.Policy(
-        records="batched", inactive="dead_letter", after=leases.finish, on_failure=retry_or_dead_letter
+        records="batched",
+        inactive="dead_letter",
+        after=leases.finish,
+        on_failure=retry_or_dead_letter,
+        send=send,
+        on_held=leases.hold,
     )
     attempts.run(leases.ready, policy, client)
     leases.reschedule_busy()
@@ -58,7 +96,8 @@ def resolve(items: Sequence[queue.Item], snapshot: Snapshot) -> list[attempts.At
                 "durian: listener %s is gone; dropping %s", data["listener"], event.webhook_id(data["listener"])
             )
             continue
-        batch.append(attempts.Attempt(event, listener, int(data["attempt"]), context=data))
+        context = {k: v for k, v in data.items() if k != "held"}
+        batch.append(attempts.Attempt(event, listener, int(data["attempt"]), context=context))
     return batch
 
 
@@ -99,14 +138,31 @@ class Leases:
         if attempt.webhook_id not in self.held:
             return
         try:
-            idempotency.finish(self.client, attempt.webhook_id, self.token, outcome.ok)
+            if outcome.ok:  # wait for Redis: a "done" mark lost is a webhook sent twice later
+                patiently(lambda: idempotency.finish(self.client, attempt.webhook_id, self.token, True), "mark done")
+            else:
+                idempotency.finish(self.client, attempt.webhook_id, self.token, False)
         except redis.RedisError as exc:  # the lease runs out by itself
             logger.warning("durian: could not record the outcome of %s: %s", attempt.webhook_id, exc)
+
+    def hold(self, held: list[tuple[attempts.Attempt, float]]) -> None:
+        """Give back the leases of attempts a lane held, and queue them for when they may go."""
+        released = Outcome(False, error="held")
+        for a, _ in held:
+            self.finish(a, released)
+        circuit.held(self.client, Counter(a.listener.id for a, _ in held))
+        now = time.time()
+        by_delay: dict[int, list[queue.Item]] = {}
+        for a, until in held:
+            delay = max(100, int((until - now) * 1000))
+            by_delay.setdefault(delay, []).append({**a.context, "held": True})
+        for delay, items in by_delay.items():
+            patiently(lambda: queue.send(items, delay_ms=delay, retry=True), "queue held deliveries")  # noqa: B023
 
     def reschedule_busy(self) -> None:
         """Queue the items other workers held, for just after their leases run out."""
         if self.busy:
-            queue.send(self.busy, delay_ms=self.wait_ms + 100)
+            patiently(lambda: queue.send(self.busy, delay_ms=self.wait_ms + 100), "queue busy deliveries")
 
 
 def retry_or_dead_letter(attempt: attempts.Attempt, outcome: Outcome) -> None:
@@ -121,10 +177,11 @@ def retry_or_dead_letter(attempt: attempts.Attempt, outcome: Outcome) -> None:
         else schedule.retry_delay(attempt.number, settings.RETRY_SCHEDULE, float(settings.RETRY_JITTER))
     )
     if delay is None:
-        if idempotency.delivered(get_redis("worker"), attempt.webhook_id):
+        if patiently(lambda: idempotency.delivered(get_redis("worker"), attempt.webhook_id), "check a delivery"):
             return  # a duplicate of a delivery that went through meanwhile: not dead
         deadletters.store(attempt.event, attempt.listener.id, attempt.number, outcome)
         return
     if outcome.retry_after is not None:
         delay = outcome.retry_after
-    queue.send([{**attempt.context, "attempt": attempt.number + 1}], delay_ms=int(delay * 1000))
+    item = {**attempt.context, "attempt": attempt.number + 1}
+    patiently(lambda: queue.send([item], delay_ms=int(delay * 1000), retry=True), "queue a retry")

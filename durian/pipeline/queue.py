@@ -7,6 +7,7 @@ entry point that declares the actor (``workers.actors``).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +15,8 @@ import dramatiq
 
 from ..conf import settings
 from ..core.event import Event
+from ..storage import later
+from ..storage.connection import get_redis
 
 #: The actor that delivers items. Named with the app's prefix, so no project actor replaces it.
 ACTOR_NAME = "durian.deliver"
@@ -43,16 +46,30 @@ def event_of(data: Item) -> Event:
     return Event(hook=data["hook"], payload=data["payload"], id=data["event"], created_at=data["ts"])
 
 
-def send(items: Sequence[Item], delay_ms: int | None = None) -> None:
-    """Queue ``items`` in messages of ``DURIAN_DELIVERY_BATCH_SIZE`` items, after ``delay_ms``."""
+def retry_queue_name() -> str:
+    """The queue of retries and held deliveries: ``<DURIAN_QUEUE_NAME>.retry``."""
+    return f"{settings.QUEUE_NAME}.retry"
+
+
+def send(items: Sequence[Item], delay_ms: int | None = None, retry: bool = False) -> None:
+    """Queue ``items`` in messages of ``DURIAN_DELIVERY_BATCH_SIZE`` items, after ``delay_ms``.
+
+    Items are grouped by listener first, so a message carries the items of as few listeners as
+    possible. ``retry`` queues them on the retry queue, which first deliveries never wait behind.
+    Delayed items wait in Redis (``durian.storage.later``), not in Dramatiq's delay queues.
+    """
+    if delay_ms:
+        later.add(get_redis("worker"), items, time.time() + delay_ms / 1000, retry)
+        return
     broker = dramatiq.get_broker()
     size = max(1, int(settings.DELIVERY_BATCH_SIZE))
+    items = sorted(items, key=lambda data: data["listener"])  # stable: commit order within a listener
     for i in range(0, len(items), size):
         message: dramatiq.Message[Any] = dramatiq.Message(
-            queue_name=settings.QUEUE_NAME,
+            queue_name=retry_queue_name() if retry else settings.QUEUE_NAME,
             actor_name=ACTOR_NAME,
             args=(list(items[i : i + size]),),
             kwargs={},
             options={},
         )
-        broker.enqueue(message, delay=delay_ms)
+        broker.enqueue(message)

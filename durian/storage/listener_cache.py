@@ -46,6 +46,8 @@ def entry(listener: Listener) -> dict[str, Any]:
         "secrets": secrets,
         "previous_until": listener.previous_secret_expires_at.timestamp() if len(secrets) > 1 else None,
         "state": listener.state,
+        "concurrency": listener.max_in_flight,
+        "rate_limit": listener.rate_limit,
     }
 
 

@@ -76,6 +76,23 @@ class ListenerForm(forms.Form):
         widget=forms.TextInput(attrs={"size": 60}),
     )
 
+    max_in_flight = forms.IntegerField(
+        label="Concurrent requests",
+        required=False,
+        min_value=1,
+        max_value=1000,
+        help_text="Optional: most requests in flight to this URL at once. Empty: the site's default.",
+    )
+    rate_limit = forms.FloatField(
+        label="Requests per second",
+        required=False,
+        min_value=0.01,
+        help_text="Optional: most requests per second to this URL. Empty: no limit.",
+    )
+
+    #: The listener's own fields this form edits (the filters aside).
+    EDITS = ("url", "description", "max_in_flight", "rate_limit")
+
     def __init__(
         self,
         *args: Any,
@@ -89,8 +106,9 @@ class ListenerForm(forms.Form):
         self.instance = instance or Listener(hook=hook.name if hook else "")
         initial = kwargs.setdefault("initial", {})
         if instance is not None:
-            initial.setdefault("url", redact.mask_password(instance.url))  # the password stays on the server
-            initial.setdefault("description", instance.description)
+            for name in self.EDITS:
+                initial.setdefault(name, getattr(instance, name))
+            initial["url"] = redact.mask_password(instance.url)  # the password stays on the server
         broken = instance is None or bool(self.instance.filters_problem)
         current = {} if broken else self.instance.matchers
         super().__init__(*args, **kwargs)
@@ -160,7 +178,7 @@ class ListenerForm(forms.Form):
         listener = self.instance
         if "url" in self.cleaned_data and listener.pk is not None:
             self.cleaned_data["url"] = redact.restore_password(self.cleaned_data["url"], listener.url)
-        for name in ("url", "description"):
+        for name in self.EDITS:
             if name in self.cleaned_data:
                 setattr(listener, name, self.cleaned_data[name])
         if self.hook is not None:
@@ -174,7 +192,7 @@ class ListenerForm(forms.Form):
             validate_listener(listener, exclude=["owner"] if self.hook else ["owner", "filters"])
         except ValidationError as exc:
             for key, messages in exc.message_dict.items():
-                if key in ("url", "description"):
+                if key in self.EDITS:
                     if key not in self.errors:
                         self.add_error(key, messages)
                 elif self.hook is None:
@@ -202,7 +220,7 @@ class ListenerForm(forms.Form):
             listener.owner = owner
             listener.save()
         else:  # never overwrite state or health that workers update meanwhile
-            listener.save(update_fields=["url", "description", "filters", "updated_at"])
+            listener.save(update_fields=[*self.EDITS, "filters", "updated_at"])
         return listener
 
 

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods
 
 from ..models import Listener
 from ..registry import hooks
+from ..storage import circuit
 from . import access
 from .feedback import tell
 from .forms import ListenerForm
@@ -32,11 +33,14 @@ def listener_list(request: HttpRequest) -> HttpResponse:
     user = request.user
     queryset = access.listeners(user, "view").order_by("hook", "id")
     page = Paginator(queryset, PER_PAGE).get_page(request.GET.get("page"))
-    for listener in page.object_list:
-        listener.hook_gone = listener.hook not in hooks
+    listeners = list(page.object_list)
+    circuits = circuit.describe(x.pk for x in listeners)
+    for x in listeners:
+        x.circuit_text = circuits.get(x.pk, "")
+        x.hook_gone = x.hook not in hooks
     context = {
         "page": page,
-        "listeners": page.object_list,
+        "listeners": listeners,
         "show_owner": access.sees_all(user, "view"),
         "can_add": access.can(user, "add"),
         "can_change": access.can(user, "change"),

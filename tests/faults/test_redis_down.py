@@ -1,8 +1,6 @@
 """Redis goes away (stopped, or frozen, or a peer that never answers) while the site saves."""
 
-import socket
 import statistics
-import threading
 import time
 
 import pytest
@@ -10,6 +8,7 @@ from django.db import transaction
 
 from durian.models import OutboxEvent
 from durian.storage.connection import get_redis
+from durian.testing import BlackHole
 from example_project.people.hooks import PersonHook
 from example_project.people.models import Person
 
@@ -70,28 +69,6 @@ def test_redis_stopped_during_1000_saves_then_restarted_delivers_all(cluster, re
     assert not OutboxEvent.objects.exists()
 
 
-class Blackhole:
-    """A TCP server on loopback that accepts connections and never answers."""
-
-    def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.held: list[socket.socket] = []
-        self.url = f"redis://127.0.0.1:{self.sock.getsockname()[1]}/0"
-        threading.Thread(target=self._accept, daemon=True).start()
-
-    def _accept(self) -> None:
-        while True:
-            try:
-                self.held.append(self.sock.accept()[0])
-            except OSError:
-                return
-
-    def close(self) -> None:
-        self.sock.close()
-        for s in self.held:
-            s.close()
-
-
 def test_saves_return_within_the_bound_while_redis_is_frozen(cluster, receiver):
     PersonHook().listener(url=receiver.url).save()
     cluster.start_worker()
@@ -121,12 +98,9 @@ def test_saves_return_within_the_bound_while_redis_is_frozen(cluster, receiver):
 def test_saves_return_within_the_bound_when_redis_accepts_and_never_answers(cluster, receiver, settings):
     PersonHook().listener(url=receiver.url).save()
     cluster.start_worker()
-    hole = Blackhole()
-    settings.DURIAN_REDIS_URL = hole.url  # this process (the site) only; the workers reach the real Redis
-    try:
+    with BlackHole() as hole:
+        settings.DURIAN_REDIS_URL = f"redis://127.0.0.1:{hole.port}/0"  # the site only; workers reach the real Redis
         durations = [timed_save(i, "blackhole") for i in range(20)]
-    finally:
-        hole.close()
     tally = await_all(receiver, 20, what="all 20 webhook-ids (through the sweep)")
     report(
         "Redis peer that never answers, 20 saves",
