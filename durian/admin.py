@@ -11,17 +11,30 @@ from django.contrib import admin, messages
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.forms.models import construct_instance
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import NoReverseMatch, path
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from .core.redact import mask_password, restore_password
+from .core.sealing import mask
 from .listeners import validate_listener
 from .models import DeadLetter, Delivery, Listener
-from .pipeline.resend import resend
+from .pipeline.resend import queue_resend, resend
+from .registry import hooks
 from .storage.circuit import describe as describe_circuits
 from .web import dashboard
+from .web.listeners import reveal_secret_once
+
+#: The filters field's help in admin: the JSON format of ``Listener.filters``.
+FILTERS_HELP = _(
+    'A JSON object, one entry per payload field: {"name": {"op": "startswith", "value": "J"}}. '
+    "op is one of is, startswith, endswith, contains, like (an RE2 regular expression) or any. "
+    "An event is sent when every entry holds; {} sends every event."
+)
+#: Re-sending more dead letters than this at once goes through the workers, not the request.
+RESEND_IN_REQUEST = 5
 
 
 def _pretty_json(value: Any) -> str:
@@ -43,6 +56,15 @@ class ListenerAdminForm(forms.ModelForm):
         model = Listener
         fields = "__all__"
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:  # a URL's password is shown masked, and kept when left so
+            self.initial["url"] = mask_password(self.instance.url)
+
+    def clean_url(self) -> str:
+        url = self.cleaned_data["url"]
+        return restore_password(url, self.instance.url) if self.instance.pk is not None else url
+
     def _post_clean(self) -> None:
         opts = self._meta
         try:
@@ -54,11 +76,18 @@ class ListenerAdminForm(forms.ModelForm):
             self.validate_unique()
 
     def _by_form_field(self, exc: ValidationError) -> ValidationError:
-        """``exc`` with errors about fields the form lacks (a filter's payload field) moved to ``filters``."""
+        """``exc`` with errors about fields the form lacks (a filter's payload field) moved to ``filters``.
+
+        A listener whose hook the site no longer registers may still be edited (URL, state), as
+        long as its hook is left as it is.
+        """
         if not hasattr(exc, "error_dict"):
             return exc
         errors: dict[str, list[str]] = {}
+        hook_kept = self.instance.pk is not None and "hook" not in self.changed_data
         for field, texts in exc.message_dict.items():
+            if field == "hook" and hook_kept and self.instance.hook not in hooks:
+                continue
             if field in self.fields or field == NON_FIELD_ERRORS:
                 errors.setdefault(field, []).extend(texts)
             else:
@@ -67,13 +96,28 @@ class ListenerAdminForm(forms.ModelForm):
         return ValidationError(errors)
 
 
+class ListenerIdFilter(admin.SimpleListFilter):
+    """Filter by listener id, typed in a box: a list of every listener URL would not fit the page."""
+
+    title = _("listener")
+    parameter_name = "listener"
+    template = "durian/admin/input_filter.html"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("", "")]  # Django shows a filter only when it has choices; the template shows a box
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = (self.value() or "").strip()
+        return queryset.filter(listener_id=int(value)) if value.isdigit() else queryset
+
+
 @admin.register(Listener)
 class ListenerAdmin(admin.ModelAdmin):
     form = ListenerAdminForm
     list_display = (
         "id",
         "hook",
-        "url",
+        "shown_url",
         "filters_in_words",
         "state_and_reason",
         "consecutive_failures",
@@ -84,7 +128,8 @@ class ListenerAdmin(admin.ModelAdmin):
     list_filter = ("hook", "state", "payload_format")
     search_fields = ("url", "description", "hook")
     readonly_fields = (
-        "secret",
+        "masked_secret",
+        "filters_in_words",
         "circuit",
         "consecutive_failures",
         "last_success_at",
@@ -117,7 +162,17 @@ class ListenerAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("filters"))
     def filters_in_words(self, obj: Listener) -> str:
+        if obj.hook not in hooks:
+            return f"hook no longer exists; {obj.describe_filters()}"
         return obj.describe_filters()
+
+    @admin.display(description=_("URL"), ordering="url")
+    def shown_url(self, obj: Listener) -> str:
+        return obj.display_url
+
+    @admin.display(description=_("signing secret"))
+    def masked_secret(self, obj: Listener) -> str:
+        return mask(obj.secret) if obj.pk else "-"
 
     @admin.display(description=_("circuit"))
     def circuit(self, obj: Listener) -> str:
@@ -128,6 +183,8 @@ class ListenerAdmin(admin.ModelAdmin):
     def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "url" and django.VERSION >= (5, 0):
             kwargs.setdefault("assume_scheme", "https")  # Django 6's default; silences its warning
+        if db_field.name == "filters":
+            kwargs.setdefault("help_text", FILTERS_HELP)
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     @admin.display(description=_("state"), ordering="state")
@@ -150,10 +207,16 @@ class ListenerAdmin(admin.ModelAdmin):
         self.message_user(request, f"{len(listeners)} listener(s) enabled.", messages.SUCCESS)
 
     @admin.action(description=_("Rotate the signing secret of selected listeners"), permissions=["change"])
-    def rotate_secrets(self, request: HttpRequest, queryset: QuerySet[Listener]) -> None:
+    def rotate_secrets(self, request: HttpRequest, queryset: QuerySet[Listener]) -> HttpResponse | None:
+        """Rotate; with one listener selected, show its new secret once (on the webhook pages)."""
         listeners = list(queryset)
         for listener in listeners:
             listener.rotate_secret()
+        if len(listeners) == 1:
+            try:
+                return reveal_secret_once(request, listeners[0])
+            except NoReverseMatch:  # the webhook pages are not mounted
+                pass
         self.message_user(
             request,
             f"{len(listeners)} secret(s) rotated; the old ones keep signing until "
@@ -162,6 +225,7 @@ class ListenerAdmin(admin.ModelAdmin):
             else "Nothing selected.",
             messages.SUCCESS,
         )
+        return None
 
 
 @admin.register(DeadLetter)
@@ -176,8 +240,9 @@ class DeadLetterAdmin(admin.ModelAdmin):
         "short_error",
         "created_at",
     )
-    list_filter = ("status", "hook", "listener")
+    list_filter = ("status", "hook", ListenerIdFilter)
     search_fields = ("webhook_id", "event_id", "last_error", "listener__url")
+    change_form_template = "durian/admin/deadletter_change_form.html"
     readonly_fields = (
         "listener",
         "hook",
@@ -188,6 +253,7 @@ class DeadLetterAdmin(admin.ModelAdmin):
         "status",
         "last_status_code",
         "last_error",
+        "last_error_detail",
         "response_excerpt",
         "event_created_at",
         "created_at",
@@ -209,9 +275,35 @@ class DeadLetterAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        """Nothing on a dead letter is edited: its page offers Retry instead of Save."""
+        extra_context = {
+            **(extra_context or {}),
+            "show_save": False,
+            "show_save_and_continue": False,
+            "show_save_and_add_another": False,
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def response_change(self, request: HttpRequest, obj: DeadLetter) -> HttpResponse:
+        if "_retry" in request.POST:
+            self.retry_selected(request, DeadLetter.objects.filter(pk=obj.pk))
+            return self.response_post_save_change(request, obj)
+        return super().response_change(request, obj)
+
     @admin.action(description=_("Retry selected dead letters"), permissions=["change"])
     def retry_selected(self, request: HttpRequest, queryset: QuerySet[DeadLetter]) -> None:
-        pending = queryset.exclude(status=DeadLetter.Status.DELIVERED).select_related("listener")
+        pending = list(queryset.exclude(status=DeadLetter.Status.DELIVERED).select_related("listener"))
+        if len(pending) > RESEND_IN_REQUEST:
+            count = queue_resend(pending)
+            self.message_user(
+                request,
+                f"{count} dead letter(s) queued for the workers; their status changes as they go out.",
+                messages.SUCCESS,
+            )
+            return
         delivered, failed = resend(pending)
         if delivered:
             self.message_user(request, f"{delivered} dead letter(s) delivered.", messages.SUCCESS)
@@ -226,7 +318,7 @@ class DeliveryAdmin(admin.ModelAdmin):
     """Every attempt, read-only: the listener's delivery history."""
 
     list_display = ("webhook_id", "hook", "listener", "attempt", "ok", "status_code", "duration_ms", "created_at")
-    list_filter = ("ok", "hook", "listener")
+    list_filter = ("ok", "hook", ListenerIdFilter)
     search_fields = ("webhook_id", "event_id", "error")
     list_select_related = ("listener",)
     date_hierarchy = "created_at"

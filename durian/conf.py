@@ -109,6 +109,17 @@ DEFAULTS: dict[str, Any] = {
     # -- Listener secrets and filters -------------------------------------------------------------
     # How long (seconds) a rotated-out secret keeps signing alongside the new one.
     "SECRET_ROTATION_GRACE": 24 * 3600,
+    # Keys that seal (encrypt) signing secrets at rest, newest first: any long random strings. The
+    # first seals; every one opens, so rotate by putting a new key first, running
+    # ``manage.py durian_reseal``, then dropping the old key. Empty: derived from ``SECRET_KEY``.
+    "SECRET_KEYS": (),
+    # Most listeners one user may own (staff are exempt). ``None``: no limit.
+    "MAX_LISTENERS_PER_USER": 100,
+    # -- The web pages ------------------------------------------------------------------------------
+    # Total time (seconds) a "Send test event" may take: the page waits for it.
+    "TEST_SEND_TIMEOUT": 5.0,
+    # How many test events and dead-letter retries one user may send per minute from the pages.
+    "TEST_SEND_RATE": 10,
     # Longest ``Like`` pattern accepted (characters).
     "LIKE_MAX_LENGTH": 1000,
     # -- Retention (durian.storage.retention), run by the workers ---------------------------------

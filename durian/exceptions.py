@@ -33,6 +33,18 @@ class InvalidWebhook(DurianError):
     """A received request is not a webhook signed with one of the given secrets; ``str()`` says why."""
 
 
+class AmbiguousDuration(DurianError, ValueError):
+    """An operator typed a duration whose unit could mean two things (``1m``: a minute or a month?)."""
+
+
+class SealError(DurianError):
+    """A stored signing secret cannot be sealed or opened with the configured keys."""
+
+
+class TooManyListeners(DurianError):
+    """A user already owns ``DURIAN_MAX_LISTENERS_PER_USER`` listeners."""
+
+
 __all__ = [
     "DurianError",
     "HookError",
@@ -40,5 +52,8 @@ __all__ = [
     "RefusedURL",
     "UnresolvableHost",
     "InvalidWebhook",
+    "SealError",
+    "AmbiguousDuration",
+    "TooManyListeners",
     "ValidationError",
 ]

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
 
+from .conf import settings
 from .core import match
 from .models import Listener
 from .registry import hooks
@@ -50,6 +51,22 @@ def validate_listener(listener: Listener, exclude: Iterable[str] = ()) -> None:
         raise ValidationError(errors)
 
 
+def check_quota(owner: Any) -> None:
+    """Raise ``ValidationError`` when ``owner`` may not make another listener.
+
+    ``DURIAN_MAX_LISTENERS_PER_USER`` caps how many listeners one user owns; staff, listeners
+    without an owner and a cap of ``None`` are exempt.
+    """
+    limit = settings.MAX_LISTENERS_PER_USER
+    if limit is None or owner is None or getattr(owner, "is_staff", False) or owner.pk is None:
+        return
+    if Listener.objects.filter(owner=owner).count() >= int(limit):
+        raise ValidationError(
+            f"You already have {int(limit)} listeners, the most one user may have. "
+            "Delete one you no longer need, or ask the site's staff."
+        )
+
+
 class ListenerBuilder:
     """``hook.listener(url=...).match(**filters).save()``: builds and saves a ``Listener``."""
 
@@ -72,6 +89,7 @@ class ListenerBuilder:
             hook=self.hook.name, url=self.url, filters=match.filters_to_json(self.filters), **self.config
         )
         validate_listener(listener)
+        check_quota(listener.owner)
         return listener
 
     def save(self) -> Listener:

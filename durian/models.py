@@ -13,10 +13,21 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .conf import settings as durian_settings
-from .core import match
+from .core import match, redact, sealing
 from .core.event import Event
 from .core.payload import PAYLOAD_FORMATS
 from .core.signing import generate_secret
+
+
+class SealedSecretField(models.CharField):
+    """A signing secret, sealed in the database (``durian.core.sealing``) and plain on the instance."""
+
+    def from_db_value(self, value: str | None, expression: Any, connection: Any) -> str | None:
+        return value if value is None else sealing.unseal(value)
+
+    def get_prep_value(self, value: Any) -> Any:
+        value = super().get_prep_value(value)
+        return sealing.seal(value) if value else value
 
 
 class Listener(models.Model):
@@ -31,8 +42,8 @@ class Listener(models.Model):
     url = models.URLField(_("URL"), max_length=2000)
     description = models.CharField(_("description"), max_length=255, blank=True)
     filters = models.JSONField(_("filters"), default=dict, blank=True)
-    secret = models.CharField(_("signing secret"), max_length=128, default=generate_secret, editable=False)
-    previous_secret = models.CharField(max_length=128, blank=True, editable=False)
+    secret = SealedSecretField(_("signing secret"), max_length=512, default=generate_secret, editable=False)
+    previous_secret = SealedSecretField(max_length=512, blank=True, editable=False)
     previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.ACTIVE)
     payload_format = models.CharField(
@@ -78,7 +89,12 @@ class Listener(models.Model):
         ordering = ["hook", "id"]
 
     def __str__(self) -> str:
-        return f"{self.hook} → {self.url}"
+        return f"{self.hook} → {self.display_url}"
+
+    @property
+    def display_url(self) -> str:
+        """The URL as it may be shown or logged: password masked, control characters escaped."""
+        return redact.display_url(self.url)
 
     @property
     def matchers(self) -> dict[str, match.Matcher]:
@@ -86,9 +102,26 @@ class Listener(models.Model):
         return match.filters_from_json(self.filters)
 
     def describe_filters(self) -> str:
-        """The filters in words: ``name starts with 'J'``, or ``every event``."""
+        """The filters in words: ``name starts with 'J'``, or ``every event`` (or why they are broken)."""
+        problem = self.filters_problem
+        if problem:
+            return f"broken filters: {problem}"
         parts = [m.describe(field) for field, m in self.matchers.items()]
         return " and ".join(parts) if parts else "every event"
+
+    @property
+    def filters_problem(self) -> str:
+        """Why the stored filters cannot be used (a hand-written or outdated row), or ``""``.
+
+        Workers skip such a listener; the pages show it as broken, still editable and deletable.
+        """
+        try:
+            self.clean()
+        except ValidationError as exc:
+            return "; ".join(
+                f"{field}: {m}" if field != "__all__" else m for field, ms in _error_dict(exc).items() for m in ms
+            )
+        return ""
 
     def secrets(self, now: Any = None) -> list[str]:
         """The secrets to sign with now: the current one, and the previous one during its grace period."""
@@ -97,6 +130,10 @@ class Listener(models.Model):
         if self.previous_secret and self.previous_secret_expires_at and self.previous_secret_expires_at > now:
             out.append(self.previous_secret)
         return out
+
+    def sealed_secrets(self, now: Any = None) -> list[str]:
+        """``secrets()`` sealed, as the listener cache and delivery carry them until a body is signed."""
+        return [sealing.seal(s) for s in self.secrets(now)]
 
     def rotate_secret(self, grace: datetime.timedelta | float | None = None) -> str:
         """Sign with a new secret from now on; the old one keeps signing too for ``grace``.
@@ -150,6 +187,10 @@ class Listener(models.Model):
             raise ValidationError(errors)
 
 
+def _error_dict(exc: ValidationError) -> dict[str, list[str]]:
+    return exc.message_dict if hasattr(exc, "error_dict") else {"__all__": exc.messages}
+
+
 class DeadLetter(models.Model):
     """A delivery that failed on every attempt. Staff inspect and re-send it from admin."""
 
@@ -166,6 +207,7 @@ class DeadLetter(models.Model):
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.DEAD)
     last_status_code = models.PositiveIntegerField(_("last status code"), null=True, blank=True)
     last_error = models.TextField(_("last error"), blank=True)
+    last_error_detail = models.TextField(_("technical detail"), blank=True, help_text=_("For staff."))
     response_excerpt = models.TextField(_("response excerpt"), blank=True)
     event_created_at = models.DateTimeField(_("event time"), null=True, blank=True)
     created_at = models.DateTimeField(_("dead since"), auto_now_add=True)
@@ -198,6 +240,7 @@ class Delivery(models.Model):
     ok = models.BooleanField(_("delivered"), default=False)
     status_code = models.PositiveIntegerField(_("status code"), null=True, blank=True)
     error = models.TextField(_("error"), blank=True)
+    error_detail = models.TextField(_("technical detail"), blank=True, help_text=_("For staff."))
     duration_ms = models.PositiveIntegerField(_("duration (ms)"), default=0)
     created_at = models.DateTimeField(_("time"), default=timezone.now, db_index=True)
 

@@ -3,7 +3,8 @@
 Starts (or reuses, with ``REDIS_URL``) a Redis server, migrates SQLite, creates the ``demo`` user,
 starts a Dramatiq worker (``manage.py rundramatiq``) and the dev server (which also hosts the
 receiving view), then runs the README walk-through (``manage.py demo``) and keeps everything up
-until Ctrl-C. ``--check`` stops after the walk-through (used by the test suite).
+until Ctrl-C or ``kill`` (SIGTERM, SIGHUP): either stops every child, the worker's processes and the
+embedded Redis included. ``--check`` stops after the walk-through (used by the test suite).
 """
 
 from __future__ import annotations
@@ -41,6 +42,33 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
     raise SystemExit(f"{url} did not answer within {timeout:.0f} s")
 
 
+class Stop(BaseException):
+    """Raised in the launcher by SIGTERM or SIGHUP, like ``KeyboardInterrupt`` by Ctrl-C."""
+
+
+def _stop(signum: int, frame: object) -> None:
+    raise Stop(signal.Signals(signum).name)
+
+
+def stop_children(children: list[subprocess.Popen]) -> None:
+    """Stop each child's whole process group (a worker's own processes too), then wait for it."""
+    for child in reversed(children):
+        _signal_group(child, signal.SIGTERM)
+    for child in children:
+        try:
+            child.wait(15)
+        except subprocess.TimeoutExpired:
+            _signal_group(child, signal.SIGKILL)
+            child.wait(5)
+
+
+def _signal_group(child: subprocess.Popen, signum: int) -> None:
+    try:
+        os.killpg(child.pid, signum)
+    except ProcessLookupError:
+        pass
+
+
 def run(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="dev.py example")
     parser.add_argument("--port", type=int, default=int(os.environ.get("DURIAN_EXAMPLE_PORT", 8000)))
@@ -52,49 +80,60 @@ def run(argv: list[str]) -> int:
     os.environ["DURIAN_EXAMPLE_VAR"] = args.var
     Path(args.var).mkdir(parents=True, exist_ok=True)
     sys.path.insert(0, str(ROOT))
+    children: list[subprocess.Popen] = []
+    servers: list = []  # the embedded Redis server, stopped last
+    for signum in (signal.SIGTERM, signal.SIGHUP):  # run the clean-up below, as Ctrl-C does
+        signal.signal(signum, _stop)
+    try:
+        return _run(args, children, servers)
+    except (KeyboardInterrupt, Stop):
+        return 0
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
+            signal.signal(signum, signal.SIG_IGN)  # a second signal must not cut the clean-up short
+        stop_children(children)
+        for server in servers:
+            server.stop()
+        say("stopped")
+
+
+def _run(args: argparse.Namespace, children: list[subprocess.Popen], servers: list) -> int:
     from durian.embedded import start_redis
 
-    children: list[subprocess.Popen] = []
-    redis_server = None
     if not os.environ.get("REDIS_URL"):
         redis_server = start_redis(directory=os.path.join(args.var, "redis"))
+        servers.append(redis_server)
         os.environ["REDIS_URL"] = redis_server.url
         say(f"embedded Redis at {redis_server.url} (data in {redis_server.directory})")
     else:
         say(f"using Redis at {os.environ['REDIS_URL']}")
-    port = args.port if port_free(args.port) else _free_port()
+    port = args.port
+    if not port_free(port):
+        port = _free_port()
+        say(
+            f"\033[1;33mport {args.port} is busy\033[0m (another server runs there): "
+            f"using http://127.0.0.1:{port}/ instead; pass --port to choose one"
+        )
     os.environ["DURIAN_EXAMPLE_RECEIVER"] = f"http://127.0.0.1:{port}/receiver/"
     manage = [sys.executable, str(ROOT / "manage.py")]
-    try:
-        subprocess.run([*manage, "migrate", "--no-input", "-v", "0"], check=True)
-        subprocess.run([*manage, "demo_user"], check=True)
-        say("starting a Dramatiq worker: manage.py rundramatiq --processes 1 --threads 4")
-        children.append(subprocess.Popen([*manage, "rundramatiq", "--processes", "1", "--threads", "4"]))
-        say(f"starting the web server on http://127.0.0.1:{port}/")
-        children.append(subprocess.Popen([*manage, "runserver", f"127.0.0.1:{port}", "--noreload"]))
-        wait_http(f"http://127.0.0.1:{port}/receiver/")
-        subprocess.run([*manage, "demo"], check=True)
-        say(f"home page:  http://127.0.0.1:{port}/   (webhooks received by the example's receiver)")
-        say(f"admin:      http://127.0.0.1:{port}/admin/   login demo / demo")
-        say(f"webhooks:   http://127.0.0.1:{port}/webhooks/   sign in as demo / demo, or client / client")
-        if args.check:
-            return 0
-        say("save people in the admin and watch the deliveries arrive; Ctrl-C stops everything")
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    subprocess.run([*manage, "migrate", "--no-input", "-v", "0"], check=True)
+    subprocess.run([*manage, "demo_user"], check=True)
+    say("starting a Dramatiq worker: manage.py rundramatiq --processes 1 --threads 4")
+    # each child in its own process group: stopping the group stops what it started, too
+    spawn = {"start_new_session": True}
+    children.append(subprocess.Popen([*manage, "rundramatiq", "--processes", "1", "--threads", "4"], **spawn))
+    say(f"starting the web server on http://127.0.0.1:{port}/")
+    children.append(subprocess.Popen([*manage, "runserver", f"127.0.0.1:{port}", "--noreload"], **spawn))
+    wait_http(f"http://127.0.0.1:{port}/receiver/")
+    subprocess.run([*manage, "demo"], check=True)
+    say(f"home page:  http://127.0.0.1:{port}/   (webhooks received by the example's receiver)")
+    say(f"admin:      http://127.0.0.1:{port}/admin/   login demo / demo")
+    say(f"webhooks:   http://127.0.0.1:{port}/webhooks/   sign in as demo / demo, or client / client")
+    if args.check:
         return 0
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        for child in reversed(children):
-            child.terminate()
-        for child in children:
-            try:
-                child.wait(15)
-            except subprocess.TimeoutExpired:
-                child.kill()
-        if redis_server is not None:
-            redis_server.stop()
-        say("stopped")
+    say("save people in the admin and watch the deliveries arrive; Ctrl-C (or kill) stops everything")
+    while True:
+        signal.pause()
 
 
 def _free_port() -> int:

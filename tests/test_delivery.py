@@ -146,7 +146,8 @@ def test_a_local_hook_to_a_dead_port_logs_and_keeps_a_dead_letter(local_hook, re
     local_hook.listener(url="http://127.0.0.1:9/hook").save()
     Person.objects.create(name="Joe")
     letter = DeadLetter.objects.get()
-    assert letter.last_status_code is None and "ConnectionError" in letter.last_error
+    assert letter.last_status_code is None and letter.last_error == "connection refused by 127.0.0.1:9"
+    assert "ConnectionError" in letter.last_error_detail  # the transport's own words, for staff
     assert any("127.0.0.1:9" in r.getMessage() for r in caplog.records)
 
 

@@ -37,19 +37,27 @@ def people(n: int, prefix: str = "p") -> None:
 # -- time specifications ---------------------------------------------------------------------------
 
 
-@given(st.integers(0, 10_000), st.sampled_from(["s", "m", "h", "d", "w"]))
+@given(st.integers(0, 10_000), st.sampled_from(["s", "min", "h", "d", "w"]))
 def test_durations_read_as_number_and_unit(n, unit):
-    seconds = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[unit]
+    seconds = {"s": 1, "min": 60, "h": 3600, "d": 86400, "w": 604800}[unit]
     assert parse_duration(f"{n}{unit}") == datetime.timedelta(seconds=n * seconds)
 
 
 def test_moments_are_iso_datetimes_or_durations_ago():
     now = timezone.now()
     assert parse_moment("12h", now) == now - datetime.timedelta(hours=12)
-    assert parse_moment("1h30m", now) == now - datetime.timedelta(minutes=90)
+    assert parse_moment("1h30min", now) == now - datetime.timedelta(minutes=90)
     assert parse_moment("2026-11-24T08:00:00+00:00") == datetime.datetime(2026, 11, 24, 8, tzinfo=datetime.UTC)
     with pytest.raises(ValueError):
         parse_moment("yesterday-ish")
+
+
+@pytest.mark.parametrize("text", ["1m", "30m", "1h30m", "2mo", "1month"])
+def test_a_duration_whose_unit_could_be_minutes_or_months_is_refused(text):
+    with pytest.raises(ValueError, match="ambiguous duration.*'min'"):
+        parse_moment(text)
+    with pytest.raises(CommandError, match="ambiguous duration"):
+        run("durian_purge", "--older-than", text)
 
 
 # -- durian_status ---------------------------------------------------------------------------------
@@ -176,7 +184,7 @@ def test_purge_dry_run_counts_without_removing(redis_client, stream_len):
     stream.ensure_group(redis_client)
     stream.ack(redis_client, [i for i, _ in stream.read(redis_client, "c1", 2, None)])
     out = run("durian_purge", "--older-than", "0s", "--dry-run")
-    assert "Stream entries trimmed: 2" in out
+    assert "Stream entries that would be trimmed: 2" in out
     assert stream_len() == 2
 
 
@@ -221,3 +229,48 @@ def test_the_stream_is_capped_near_stream_maxlen_keeping_the_newest_events(redis
         people(1000)
     assert 100 <= stream_len() < 1000  # approximate trimming: whole nodes, never below the cap
     assert [e.payload["name"] for _, e in stream.history(redis_client)][-100:] == [f"p{i}" for i in range(900, 1000)]
+
+
+# -- what an operator reads ------------------------------------------------------------------------
+
+
+def test_dry_runs_say_what_would_happen(redis_client, receiver):
+    PersonHook().listener(url=receiver.url).save()
+    people(2)
+    replayed = run("durian_replay", "--since", "1h", "--dry-run")
+    assert "Deliveries that would be queued: 2 to 1 listener(s)" in replayed and "Deliveries queued" not in replayed
+    purged = run("durian_purge", "--older-than", "7d", "--dry-run")
+    assert "Delivery records that would be removed: 0" in purged and "records removed" not in purged
+
+
+def test_replay_of_an_unknown_listener_or_hook_says_so(redis_client):
+    with pytest.raises(CommandError, match="no such listener: 9999"):
+        run("durian_replay", "--since", "1h", "--listener", "9999")
+    with pytest.raises(CommandError, match="no such hook: nope"):
+        run("durian_replay", "--since", "1h", "--hook", "nope")
+
+
+def test_replay_since_a_future_time_says_it_is_in_the_future(redis_client):
+    with pytest.raises(CommandError, match="is in the future"):
+        run("durian_replay", "--since", "2030-01-01")
+
+
+def test_status_tells_a_running_consumer_waiting_for_entries_from_a_stopped_one(redis_client):
+    people(2)
+    stream.ensure_group(redis_client)
+    stream.ack(redis_client, [i for i, _ in stream.read(redis_client, "running-one", 1, None)])
+    stream.read(redis_client, "stopped-one", 1, None)
+    stream.beat(redis_client, "running-one")
+    text = run("durian_status")
+    assert "consumer running-one: running, last entry" in text and "(waiting for new entries)" in text
+    assert "consumer stopped-one: not running (no heartbeat" in text
+
+
+def test_status_masks_url_passwords_and_escapes_control_characters(redis_client):
+    listener = Listener.objects.create(hook="person", url="https://bob:hunter2@client.test/hook")
+    Listener.objects.filter(pk=listener.pk).update(
+        state=Listener.State.DISABLED, disabled_reason="HTTP 500 \x1b[2Jcleared"
+    )
+    text = run("durian_status")
+    assert "hunter2" not in text and "bob:***@client.test" in text
+    assert "\x1b" not in text and "\\x1b[2Jcleared" in text

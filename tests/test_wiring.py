@@ -124,7 +124,7 @@ def test_replay_follows_the_same_rule(redis_client, receiver):
 
     out = StringIO()
     call_command("durian_replay", "--since", "1h", "--dry-run", stdout=out)
-    assert "Deliveries queued: 2 to 2 listener(s)" in out.getvalue()  # the paused one's are kept for it
+    assert "Deliveries that would be queued: 2 to 2 listener(s)" in out.getvalue()  # the paused one's are kept for it
 
 
 @pytest.fixture

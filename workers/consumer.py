@@ -128,6 +128,7 @@ class StreamConsumer:
                     requeue_orphans(client)
                 if now >= next_sweep:
                     next_sweep = now + float(settings.SWEEP_INTERVAL)
+                    stream.beat(client, self.name)
                     self._sweep(client)
                 self._handle(client, stream.read(client, self.name, int(settings.BATCH_SIZE), int(settings.BLOCK_MS)))
                 queue_due(client)

@@ -99,6 +99,10 @@ class _StringMatcher(Matcher):
             raise ValidationError(
                 {field: f"{type(self).__name__} on field {field!r} needs a string, got {self.value!r}."}
             )
+        if self.value == "":
+            raise ValidationError(
+                {field: f"{type(self).__name__} on field {field!r} needs a value: it cannot be empty."}
+            )
 
     def __call__(self, value: _T) -> bool:
         return isinstance(value, str) and self.test(value)

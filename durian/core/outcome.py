@@ -29,6 +29,7 @@ class Answer:
     error: str = ""
     refused: bool = False
     elapsed: float = 0.0
+    detail: str = ""
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,9 @@ class Outcome:
     """What one attempt led to.
 
     ``final`` failures are not retried (a refused URL, 410 Gone); ``retry_after`` is the wait
-    (seconds, already bounded) a receiver asked for with ``Retry-After``.
+    (seconds, already bounded) a receiver asked for with ``Retry-After``. ``error`` is a short
+    reason a client understands ("connection refused by 127.0.0.1:9"); ``detail`` keeps the
+    transport's technical text for staff.
     """
 
     ok: bool
@@ -46,6 +49,7 @@ class Outcome:
     elapsed: float = 0.0
     retry_after: float | None = None
     final: bool = False
+    detail: str = ""
 
     @property
     def gone(self) -> bool:
@@ -58,7 +62,7 @@ def outcome_of(answer: Answer) -> Outcome:
     a redirect, any other status and network errors are failures that follow the schedule."""
     status = answer.status
     if status is None:
-        return Outcome(False, None, answer.error, "", answer.elapsed, final=answer.refused)
+        return Outcome(False, None, answer.error, "", answer.elapsed, final=answer.refused, detail=answer.detail)
     if 200 <= status < 300:
         return Outcome(True, status, elapsed=answer.elapsed)
     excerpt = answer.excerpt.decode("utf-8", "replace")

@@ -17,8 +17,15 @@ class PurgeSummary:
     dead_letters: int = 0
     stream_entries: int = 0
     consumers: int = 0
+    dry_run: bool = False
 
     def lines(self) -> list[str]:
+        if self.dry_run:
+            return [
+                f"Delivery records that would be removed: {self.deliveries}",
+                f"Delivered dead letters that would be removed: {self.dead_letters}",
+                f"Stream entries that would be trimmed: {self.stream_entries}",
+            ]
         return [
             f"Delivery records removed: {self.deliveries}",
             f"Delivered dead letters removed: {self.dead_letters}",
@@ -31,7 +38,7 @@ def purge(client: redis.Redis, before: datetime.datetime, dry_run: bool = False)
     """Remove what is older than ``before``. The stream is trimmed only below every group's oldest
     pending entry and first unread entry, so entries not yet consumed are never dropped. Dead
     letters still dead stay until staff re-send or delete them."""
-    summary = PurgeSummary()
+    summary = PurgeSummary(dry_run=dry_run)
     deliveries = retention.old_deliveries(before)
     letters = retention.old_dead_letters(before)
     before_ms = int(before.timestamp() * 1000)

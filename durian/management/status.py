@@ -9,6 +9,7 @@ import redis
 from django.db.models import Count, Min
 
 from ..conf import settings
+from ..core.redact import display_url, printable
 from ..models import DeadLetter, Listener, OutboxEvent
 from ..storage import circuit, stream
 
@@ -19,6 +20,9 @@ def gather(client: redis.Redis) -> dict[str, Any]:
     groups = stream.groups(client)
     for g in groups:
         g["consumers"] = stream.consumers(client, g["name"])
+        running = stream.alive(client, [c["name"] for c in g["consumers"]])
+        for c in g["consumers"]:
+            c["alive"] = c["name"] in running
     dead = (
         DeadLetter.objects.filter(status=DeadLetter.Status.DEAD)
         .values("hook", "listener_id", "listener__url")
@@ -32,7 +36,12 @@ def gather(client: redis.Redis) -> dict[str, Any]:
             "oldest_age_s": round(time.time() - outbox["oldest"], 1) if outbox["oldest"] else None,
         },
         "dead_letters": [
-            {"hook": d["hook"], "listener": d["listener_id"], "url": d["listener__url"], "count": d["count"]}
+            {
+                "hook": d["hook"],
+                "listener": d["listener_id"],
+                "url": display_url(d["listener__url"]),
+                "count": d["count"],
+            }
             for d in dead
         ],
         "circuits": [
@@ -47,7 +56,7 @@ def gather(client: redis.Redis) -> dict[str, Any]:
             for c in circuit.troubled(client)
         ],  # fmt: skip
         "disabled_listeners": [
-            {"id": x.pk, "hook": x.hook, "url": x.url, "reason": x.disabled_reason}
+            {"id": x.pk, "hook": x.hook, "url": x.display_url, "reason": printable(x.disabled_reason)}
             for x in Listener.objects.filter(state=Listener.State.DISABLED).order_by("pk")
         ],
     }
@@ -65,7 +74,14 @@ def render(status: dict[str, Any]) -> list[str]:
             f"last delivered {g['last-delivered-id']}"
         )
         for c in g["consumers"]:
-            lines.append(f"    consumer {c['name']}: pending {c['pending']}, idle {int(c['idle']) / 1000:.1f} s")
+            idle = int(c["idle"]) / 1000
+            if c.get("alive"):
+                state = f"running, last entry {idle:.1f} s ago" + (
+                    " (waiting for new entries)" if not c["pending"] else ""
+                )
+            else:
+                state = f"not running (no heartbeat for {stream.beat_ttl()} s), idle {idle:.1f} s"
+            lines.append(f"    consumer {printable(c['name'])}: {state}, pending {c['pending']}")
     o = status["outbox"]
     age = f", oldest {o['oldest_age_s']} s old" if o["oldest_age_s"] is not None else ""
     lines.append(f"Outbox: {o['count']} event(s) waiting for the stream{age}")

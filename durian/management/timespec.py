@@ -1,4 +1,8 @@
-"""Points in time and durations as operators type them: ``7d``, ``12h``, ``90s``, ISO 8601."""
+"""Points in time and durations as operators type them: ``7d``, ``12h``, ``30min``, ``90s``, ISO 8601.
+
+Minutes are written ``min``: a bare ``m`` (minute or month?) is refused, since a reader who took
+``--older-than 1m`` for a month would wipe history by mistake.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,23 @@ import re
 
 from django.utils import timezone
 
-_UNITS = {"w": 604_800, "d": 86_400, "h": 3_600, "m": 60, "s": 1}
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)([wdhms])")
+from ..exceptions import AmbiguousDuration
+
+_UNITS = {"w": 604_800, "d": 86_400, "h": 3_600, "min": 60, "s": 1}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(min|w|d|h|s)")
+_AMBIGUOUS = re.compile(r"\d(m|mo|mon|month|months)(\d|$)")
 
 
 def parse_duration(text: str) -> datetime.timedelta:
-    """``"7d"``, ``"12h"``, ``"1h30m"``, ``"45s"``, ``"2w"`` as a timedelta; ``ValueError`` otherwise."""
+    """``"7d"``, ``"12h"``, ``"1h30min"``, ``"45s"``, ``"2w"`` as a timedelta; ``ValueError`` otherwise."""
     cleaned = text.strip().lower().replace(" ", "")
+    if _AMBIGUOUS.search(cleaned):
+        raise AmbiguousDuration(
+            f"ambiguous duration: {text!r}; write minutes as 'min' (30min); months are not accepted (use 30d)"
+        )
     parts = _DURATION.findall(cleaned)
     if not cleaned or "".join(n + u for n, u in parts) != cleaned:
-        raise ValueError(f"not a duration: {text!r} (use e.g. 7d, 12h, 30m, 1h30m)")
+        raise ValueError(f"not a duration: {text!r} (use e.g. 7d, 12h, 30min, 1h30min)")
     return datetime.timedelta(seconds=sum(float(n) * _UNITS[u] for n, u in parts))
 
 
@@ -26,6 +37,8 @@ def parse_moment(text: str, now: datetime.datetime | None = None) -> datetime.da
     now = now or timezone.now()
     try:
         return now - parse_duration(text)
+    except AmbiguousDuration:
+        raise
     except ValueError:
         pass
     try:

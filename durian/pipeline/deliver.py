@@ -47,7 +47,7 @@ from ..core.outcome import Outcome
 from ..core.recipients import Snapshot
 from ..storage import circuit, deadletters, idempotency, listener_cache, parked
 from ..storage.connection import get_redis, patiently
-from . import attempts, lanes, queue
+from . import attempts, lanes, queue, resend
 
 logger = logging.getLogger("durian.workers")
 
@@ -57,6 +57,10 @@ def deliver(items: Sequence[queue.Item]) -> None:
     client = get_redis("worker")
     snapshot = patiently(lambda: listener_cache.snapshots.get(client), "load listeners")
     batch = resolve(items, snapshot)
+    resends = [a for a in batch if a.context.get("resend")]
+    if resends:  # dead letters staff re-send from admin: settled like a re-send in the request
+        resend.run_queued(resends, client)
+        batch = [a for a in batch if not a.context.get("resend")]
     paused = [a.context for a in batch if a.listener.state == "paused"]
     if paused:  # kept until the listener is resumed
         patiently(lambda: parked.park(client, paused), "keep a paused listener's events")

@@ -32,11 +32,13 @@ class ReplaySummary:
     from_dead_letters: int = 0
     unavailable: int = 0
     listeners: set[int] = field(default_factory=set)
+    dry_run: bool = False
 
     def lines(self) -> list[str]:
+        queued = "Deliveries that would be queued" if self.dry_run else "Deliveries queued"
         return [
             f"Events in the window: {self.events} from the stream, {self.from_dead_letters} from dead letters",
-            f"Deliveries queued: {self.deliveries} to {len(self.listeners)} listener(s)",
+            f"{queued}: {self.deliveries} to {len(self.listeners)} listener(s)",
             f"Not replayable (no longer in the stream, no dead letter): {self.unavailable} delivery record(s)",
         ]
 
@@ -59,7 +61,7 @@ def replay(
         listeners = listeners.filter(pk=listener_id)
     snapshot = listener_cache.snapshot_of(listeners)
 
-    summary = ReplaySummary()
+    summary = ReplaySummary(dry_run=dry_run)
     batch: list[queue.Item] = []
     size = max(1, int(settings.DELIVERY_BATCH_SIZE))
 

@@ -6,13 +6,15 @@ once, counts towards health, and updates the dead letter: delivered, or its new 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+
+import redis
 
 from ..core.outcome import Outcome
 from ..models import DeadLetter
 from ..storage import deadletters, listener_cache
 from ..storage.connection import get_redis
-from . import attempts
+from . import attempts, queue
 
 
 def _settle(attempt: attempts.Attempt, outcome: Outcome) -> None:
@@ -31,3 +33,28 @@ def resend(letters: Iterable[DeadLetter]) -> tuple[int, int]:
     made = attempts.run(batch, POLICY, get_redis("request"))
     delivered = sum(1 for _, outcome in made if outcome.ok)
     return delivered, len(made) - delivered
+
+
+def _settle_queued(attempt: attempts.Attempt, outcome: Outcome) -> None:
+    letter = DeadLetter.objects.filter(pk=attempt.context["resend"]).first()
+    if letter is not None:
+        deadletters.settle(letter, outcome)
+
+
+#: Re-sends queued for the workers: the same bookkeeping as a re-send in the request.
+QUEUED_POLICY = attempts.Policy(records="now", inactive="attempt", after=_settle_queued)
+
+
+def queue_resend(letters: Iterable[DeadLetter]) -> int:
+    """Queue dead letters for the workers to re-send (many rows, without holding a request). Returns how many."""
+    items = [
+        {**queue.item(letter.event, letter.listener_id, letter.attempts + 1, replay=True), "resend": letter.pk}
+        for letter in letters
+    ]
+    queue.send(items)
+    return len(items)
+
+
+def run_queued(batch: Sequence[attempts.Attempt], client: redis.Redis) -> None:
+    """Re-send the queued dead letters of one worker message (``durian.pipeline.deliver``)."""
+    attempts.run(batch, QUEUED_POLICY, client)

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from ..core.event import Event
 from ..core.outcome import Outcome
+from ..core.redact import printable
 from ..models import DeadLetter
 from . import metrics
 
@@ -32,12 +33,15 @@ def store(event: Event, listener_id: int, attempts: int, outcome: Outcome) -> De
             "status": DeadLetter.Status.DEAD,
             "last_status_code": outcome.status_code,
             "last_error": outcome.error[:2000],
+            "last_error_detail": outcome.detail[:2000],
             "response_excerpt": outcome.excerpt,
             "event_created_at": datetime.datetime.fromtimestamp(event.created_at, tz=datetime.UTC),
         },
     )
     metrics.dead(event.hook)
-    logger.error("durian: dead letter %s after %d attempt(s): %s", letter.webhook_id, attempts, outcome.error)
+    logger.error(
+        "durian: dead letter %s after %d attempt(s): %s", letter.webhook_id, attempts, printable(outcome.error)
+    )
     return letter
 
 
@@ -50,5 +54,6 @@ def settle(letter: DeadLetter, outcome: Outcome) -> None:
         letter.delivered_at = timezone.now()
     else:
         letter.last_error = outcome.error[:2000]
+        letter.last_error_detail = outcome.detail[:2000]
         letter.response_excerpt = outcome.excerpt
     letter.save()

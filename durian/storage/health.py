@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from ..conf import settings
 from ..core.outcome import Outcome
+from ..core.redact import printable
 from ..models import Listener
 from ..signals import listener_disabled
 from . import listener_cache
@@ -127,7 +128,7 @@ def disable(listener_id: int, reason: str, failing_before: datetime.datetime | N
         return None
     listener = Listener.objects.get(pk=listener_id)
     listener_cache.on_listener_saved(listener)  # .update() sends no post_save: publish the new state here
-    logger.warning("durian: listener %s (%s) disabled: %s", listener.pk, listener.url, reason)
+    logger.warning("durian: listener %s (%s) disabled: %s", listener.pk, listener.display_url, printable(reason))
     listener_disabled.send(sender=Listener, listener=listener, reason=reason)
     return listener
 

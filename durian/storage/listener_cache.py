@@ -36,8 +36,8 @@ def _stamp_key() -> str:
 
 
 def entry(listener: Listener) -> dict[str, Any]:
-    """The cached form of a listener: what fan-out and delivery need."""
-    secrets = listener.secrets()
+    """The cached form of a listener: what fan-out and delivery need; its secrets stay sealed."""
+    secrets = listener.sealed_secrets()
     return {
         "id": listener.pk,
         "hook": listener.hook,

@@ -40,6 +40,7 @@ def row(event: Event, listener_id: int, attempt_no: int, outcome: Outcome) -> De
         ok=outcome.ok,
         status_code=outcome.status_code,
         error=outcome.error[:2000],
+        error_detail=outcome.detail[:2000],
         duration_ms=int(outcome.elapsed * 1000),
     )
 

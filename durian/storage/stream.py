@@ -135,6 +135,28 @@ def consumers(client: redis.Redis, group: str) -> list[dict]:
     ]
 
 
+def _beat_key(name: str) -> str:
+    return f"{settings.KEY_PREFIX}:consumer-alive:{name}"
+
+
+def beat_ttl() -> int:
+    """Seconds a consumer's heartbeat lasts: three sweeps, at least 30 s."""
+    return max(30, int(3 * float(settings.SWEEP_INTERVAL)))
+
+
+def beat(client: redis.Redis, name: str) -> None:
+    """Say that consumer ``name`` is running (it blocks waiting for entries, so Redis's idle time cannot)."""
+    client.set(_beat_key(name), "1", ex=beat_ttl())
+
+
+def alive(client: redis.Redis, names: Sequence[str]) -> set[str]:
+    """The consumers among ``names`` whose heartbeat has not run out."""
+    if not names:
+        return set()
+    found = client.mget([_beat_key(n) for n in names])
+    return {n for n, v in zip(names, found, strict=True) if v is not None}
+
+
 def trim_floor(client: redis.Redis) -> str | None:
     """The lowest entry id some group still needs: its oldest pending entry, else the first unread one.
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Mapping
@@ -29,6 +30,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.util import parse_url
 
 from ..conf import settings
 from ..core.outcome import Answer
@@ -221,14 +223,16 @@ def session() -> requests.Session:
 # -- one bounded POST -------------------------------------------------------------------------
 
 
-def post(url: str, body: bytes, headers: Mapping[str, str]) -> Answer:
+def post(url: str, body: bytes, headers: Mapping[str, str], total: float | None = None) -> Answer:
     """POST once within the connect, read and total timeouts; never raises for network trouble.
+
+    ``total`` shortens ``DURIAN_TOTAL_TIMEOUT`` (a test event sent while a web request waits).
 
     The status decides the attempt; the body is read (undecoded) up to ``RESPONSE_MAX_BYTES``
     and until the deadline, and only the first ``RESPONSE_EXCERPT_BYTES`` are kept.
     """
     started = time.monotonic()
-    total = float(settings.TOTAL_TIMEOUT)
+    total = float(settings.TOTAL_TIMEOUT) if total is None else min(float(total), float(settings.TOTAL_TIMEOUT))
     timeout = (min(float(settings.CONNECT_TIMEOUT), total), min(float(settings.READ_TIMEOUT), total))
     deadline = Deadline(total)
     _local.deadline = deadline
@@ -242,13 +246,65 @@ def post(url: str, body: bytes, headers: Mapping[str, str]) -> Answer:
     except RefusedURL as exc:
         return Answer(error=f"Refused: {exc}", refused=True, elapsed=time.monotonic() - started)
     except (requests.RequestException, OSError) as exc:
-        error = f"{type(exc).__name__}: {exc}"
+        detail = f"{type(exc).__name__}: {exc}"
         if deadline.expired:
-            error = f"No complete answer within the {total:g} s deadline ({error})"
-        return Answer(error=error, elapsed=time.monotonic() - started)
+            error = f"No complete answer within the {total:g} s deadline"
+        else:
+            error = reason(exc, url, timeout)
+        return Answer(error=error, detail=detail, elapsed=time.monotonic() - started)
     finally:
         watchdog.disarm(deadline)
         _local.deadline = None
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and every exception behind it (causes, contexts, urllib3's ``reason``), outermost first."""
+    seen: list[BaseException] = []
+    todo: list[Any] = [exc]
+    while todo:
+        e = todo.pop(0)
+        if not isinstance(e, BaseException) or any(e is s for s in seen):
+            continue
+        seen.append(e)
+        todo += [e.__cause__, e.__context__, getattr(e, "reason", None), *e.args]
+    return seen
+
+
+def reason(exc: BaseException, url: str, timeout: tuple[float, float]) -> str:
+    """A short reason a client understands for a failed attempt: "connection refused by 1.2.3.4:443".
+
+    The exception's own text (urllib3's pool and retry wording) is kept for staff as the detail.
+    """
+    try:
+        parsed = parse_url(url)
+        where = f"{parsed.host}:{parsed.port or (443 if parsed.scheme == 'https' else 80)}"
+    except ValueError:
+        where = "the receiver"
+    causes = _causes(exc)
+
+    def found(*types: type[BaseException]) -> bool:
+        return any(isinstance(c, types) for c in causes)
+
+    if found(ssl.SSLCertVerificationError):
+        cert = next(c for c in causes if isinstance(c, ssl.SSLCertVerificationError))
+        if "hostname" in str(cert).lower() or "match" in str(cert).lower():
+            return f"TLS certificate not valid for host {where}"
+        return f"TLS certificate of {where} not trusted"
+    if found(ssl.SSLError, requests.exceptions.SSLError):
+        return f"TLS handshake with {where} failed"
+    if found(requests.ConnectTimeout):
+        return f"no connection to {where} within {timeout[0]:g} s"
+    if found(requests.ReadTimeout, TimeoutError, socket.timeout):
+        return f"timed out after {timeout[1]:g} s waiting for {where}"
+    if found(ConnectionRefusedError):
+        return f"connection refused by {where}"
+    if found(ssrf.UnresolvableHost, socket.gaierror):
+        return f"host name of {where} could not be resolved"
+    if found(ConnectionResetError, BrokenPipeError, ConnectionAbortedError):
+        return f"connection closed by {where}"
+    if found(requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError):
+        return f"malformed answer from {where}"
+    return f"could not reach {where}"
 
 
 def _read_capped(response: requests.Response, deadline: Deadline) -> tuple[bytes, bool]:

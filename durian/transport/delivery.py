@@ -9,10 +9,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .. import __version__
-from ..core import signing
+from ..core import sealing, signing
 from ..core.event import Event
 from ..core.outcome import Outcome, outcome_of
 from ..core.payload import PAYLOAD_FORMATS, dumps, jsonable
+from ..core.redact import display_url, printable
 from . import bounded
 
 logger = logging.getLogger("durian.delivery")
@@ -36,34 +37,46 @@ def request_parts(
     event: Event, listener_id: int, secrets: Sequence[str], payload_format: str = FLAT
 ) -> tuple[bytes, dict[str, str]]:
     """The body and headers of one attempt; the signature covers that body and uses the
-    attempt's own timestamp. ``Durian-Event`` names the hook on every attempt."""
+    attempt's own timestamp. ``Durian-Event`` names the hook on every attempt.
+
+    ``secrets`` arrive sealed (``durian.core.sealing``): this is the one place they are opened.
+    """
     body = dumps(body_of(event, payload_format)).encode()
+    plain = [sealing.unseal(s) for s in secrets]
     headers = {
         "Content-Type": "application/json",
         "User-Agent": f"durian/{__version__}",
         "Durian-Event": event.hook,
-        **signing.headers(secrets, event.webhook_id(listener_id), int(time.time()), body),
+        **signing.headers(plain, event.webhook_id(listener_id), int(time.time()), body),
     }
     return body, headers
 
 
-def post(url: str, body: bytes, headers: Mapping[str, str]) -> Outcome:
+def post(url: str, body: bytes, headers: Mapping[str, str], total: float | None = None) -> Outcome:
     """POST once through the vetted, bounded transport and classify the answer. Never raises."""
-    return outcome_of(bounded.post(url, body, headers))
+    return outcome_of(bounded.post(url, body, headers, total))
 
 
-def attempt(event: Event, listener_id: int, url: str, secrets: Sequence[str], payload_format: str = FLAT) -> Outcome:
-    """Sign and POST ``event`` to one listener, in its payload format. Never raises."""
+def attempt(
+    event: Event,
+    listener_id: int,
+    url: str,
+    secrets: Sequence[str],
+    payload_format: str = FLAT,
+    total: float | None = None,
+) -> Outcome:
+    """Sign and POST ``event`` to one listener, in its payload format (within ``total`` seconds
+    if given). Never raises."""
     body, headers = request_parts(event, listener_id, secrets, payload_format)
-    outcome = post(url, body, headers)
+    outcome = post(url, body, headers, total)
     level = logging.INFO if outcome.ok else logging.WARNING
     logger.log(
         level,
         "durian: %s %s to %s -> %s (%.0f ms)",
         event.hook,
         event.webhook_id(listener_id),
-        url,
-        outcome.status_code or outcome.error,
+        display_url(url),
+        outcome.status_code or printable(outcome.error),
         outcome.elapsed * 1000,
     )
     return outcome

@@ -25,6 +25,7 @@ from urllib3.util import parse_url
 from urllib3.util.connection import allowed_gai_family
 
 from ..conf import settings
+from ..core.redact import has_control
 from ..exceptions import RefusedURL, UnresolvableHost
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -266,12 +267,28 @@ def vet_host(scheme: str, host: str | None, port: int | None, resolve_names: boo
 
 
 def vet(url: str, resolve_names: bool = True) -> Target | None:
-    """Vet a listener URL as ``requests`` will parse it; see ``vet_host``."""
+    """Vet a listener URL as ``requests`` will parse it; see ``vet_host``. Control characters are refused."""
+    if has_control(url) or any(c.isspace() for c in url):
+        raise RefusedURL("A URL cannot contain spaces or control characters.")
     try:
         parsed = parse_url(url)
     except LocationParseError:
         raise RefusedURL("This is not a valid URL.") from None
     return vet_host(parsed.scheme or "", parsed.host, parsed.port, resolve_names)
+
+
+def reaches_allowed_private(url: str) -> bool:
+    """True when ``url`` leads to a non-public address that ``DURIAN_ALLOWED_NETWORKS`` lets through.
+
+    What such a receiver answers may be an internal page: clients are shown only its status.
+    """
+    if not allowed_networks():
+        return False
+    try:
+        target = vet(url)
+    except (RefusedURL, UnresolvableHost):
+        return False
+    return target is not None and not target.address.is_global
 
 
 def validate_listener_url(url: str) -> None:
@@ -301,4 +318,5 @@ __all__ = [
     "vet",
     "vet_host",
     "validate_listener_url",
+    "reaches_allowed_private",
 ]

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST
 
-from . import access
+from ..registry import hooks
+from ..transport.ssrf import reaches_allowed_private
+from . import access, throttle
 from .feedback import tell
 from .listeners import reveal_secret_once
 from .sample import send_test_event
@@ -46,10 +49,21 @@ def rotate_secret(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def send_test(request: HttpRequest, pk: int) -> HttpResponse:
     listener = access.listener(request.user, pk, "change")
+    if listener.hook not in hooks:
+        tell(
+            request, f"Listener {listener.pk}'s event no longer exists on this site: nothing was sent.", messages.ERROR
+        )
+        return redirect("durian:listener-list")
+    if not throttle.allow(request.user, "test"):
+        tell(request, "Too many test events this minute: wait a moment and try again.", messages.ERROR)
+        return redirect("durian:listener-list")
     event, outcome = send_test_event(listener)
+    # Inside DURIAN_ALLOWED_NETWORKS a receiver may be an internal page: clients see only its status.
+    internal = not request.user.is_staff and reaches_allowed_private(listener.url)
     context = {
         "listener": listener,
         "outcome": outcome,
+        "show_detail": not internal,
         "elapsed_ms": round(outcome.elapsed * 1000),
         "webhook_id": event.webhook_id(listener.pk),
         "payload_json": json.dumps(event.payload, indent=2, ensure_ascii=False),

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST
 
 from ..models import DeadLetter
 from ..pipeline.resend import resend
-from . import access
+from . import access, throttle
 from .feedback import tell
 
 PER_PAGE = 25
@@ -43,6 +43,8 @@ def retry_dead_letter(request: HttpRequest, pk: int, letter_pk: int) -> HttpResp
     letter = get_object_or_404(listener.dead_letters.select_related("listener"), pk=letter_pk)
     if letter.status == DeadLetter.Status.DELIVERED:
         tell(request, "That dead letter was already delivered.", messages.INFO)
+    elif not throttle.allow(request.user, "retry"):
+        tell(request, "Too many retries this minute: wait a moment and try again.", messages.ERROR)
     else:
         delivered, _ = resend([letter])
         if delivered:

@@ -17,12 +17,12 @@ from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.core.validators import URLValidator
 
 from ..conf import settings as durian_settings
-from ..core import match
+from ..core import match, redact
 from ..core.payload import PAYLOAD_FORMATS
 from ..hook import Hook
-from ..listeners import validate_listener
+from ..listeners import check_quota, validate_listener
 from ..models import Listener
-from .hookfields import format_value, parse_value
+from .hookfields import format_value, is_text, parse_value
 
 #: The matchers offered in a filter row, in order, with the words shown for them.
 MATCHERS: list[tuple[type[match.Matcher], str]] = [
@@ -38,6 +38,8 @@ _BY_OP = {cls.op: cls for cls, _ in MATCHERS}
 #: value, or changed at all when the value is left empty.
 CHANGED = (match.Changed, "changed to")
 _FORMAT_WORDS = ("the event's fields", "{type, timestamp, data} (Standard Webhooks)")
+#: The matchers that fit a field whose values are not text (numbers, booleans, dates...).
+_NOT_TEXT = (match.Any.op, match.Is.op)
 _URL_OPTIONS: dict[str, Any] = {"assume_scheme": "https"} if django.VERSION >= (5, 0) else {}
 
 
@@ -50,13 +52,23 @@ class FilterRow:
     value: forms.BoundField
 
 
-class ListenerForm(forms.Form):
-    """Create (``instance=None``) or edit a listener of ``hook``."""
+class _ListenerURLField(forms.URLField):
+    """A URL field accepting http and https only, with one message for a bad URL."""
 
-    url = forms.URLField(
+    default_validators = [URLValidator(schemes=["http", "https"])]
+
+
+class ListenerForm(forms.Form):
+    """Create (``instance=None``) or edit a listener of ``hook``.
+
+    ``hook`` is ``None`` for a listener whose hook the site no longer registers: only its URL and
+    description can be edited then, and its stored filters are kept. ``owner`` (on create) is
+    checked against ``DURIAN_MAX_LISTENERS_PER_USER``.
+    """
+
+    url = _ListenerURLField(
         label="URL",
         max_length=2000,
-        validators=[URLValidator(schemes=["http", "https"])],
         help_text="Where events are POSTed, e.g. https://example.com/webhooks/.",
         widget=forms.URLInput(attrs={"autocomplete": "url", "size": 60}),
         **_URL_OPTIONS,
@@ -94,22 +106,36 @@ class ListenerForm(forms.Form):
     #: The listener's own fields this form edits (the filters aside).
     EDITS = ("url", "description", "payload_format", "max_in_flight", "rate_limit")
 
-    def __init__(self, *args: Any, hook: Hook, instance: Listener | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        hook: Hook | None,
+        instance: Listener | None = None,
+        owner: Any = None,
+        **kwargs: Any,
+    ) -> None:
         self.hook = hook
-        self.instance = instance or Listener(hook=hook.name)
+        self.owner = owner
+        self.instance = instance or Listener(hook=hook.name if hook else "")
         initial = kwargs.setdefault("initial", {})
         if instance is not None:
             for name in self.EDITS:
                 initial.setdefault(name, getattr(instance, name))
-        current = self.instance.matchers if instance is not None else {}
+            initial["url"] = redact.mask_password(instance.url)  # the password stays on the server
+        broken = instance is None or bool(self.instance.filters_problem)
+        current = {} if broken else self.instance.matchers
         super().__init__(*args, **kwargs)
-        for name in hook.fields:
-            offered = [*MATCHERS, CHANGED] if hook.reports_changes and name in hook.provides_args else MATCHERS
-            choices = [(cls.op, words) for cls, words in offered]
+        for name in ("url", "description"):  # too long is refused with a message, never cut by the browser
+            self.fields[name].widget.attrs.pop("maxlength", None)
+        for name in self.field_names:
+            fitting = [(cls, words) for cls, words in MATCHERS if is_text(hook, name) or cls.op in _NOT_TEXT]
+            if hook.reports_changes and name in hook.provides_args:
+                fitting.append(CHANGED)
+            offered = [(cls.op, words) for cls, words in fitting]
             matcher = current.get(name, match.Any())
             shown = matcher.value.get("to", "") if isinstance(matcher, match.Changed) else matcher.value
             self.fields[self._op(name)] = forms.ChoiceField(
-                label=f"Matcher for {name}", choices=choices, initial=matcher.op
+                label=f"Matcher for {name}", choices=offered, initial=matcher.op
             )
             self.fields[self._value(name)] = forms.CharField(
                 label=f"Value for {name}",
@@ -118,6 +144,12 @@ class ListenerForm(forms.Form):
                 max_length=int(durian_settings.LIKE_MAX_LENGTH),
                 initial="" if isinstance(matcher, match.Any) or shown == "" else format_value(shown),
             )
+            self.fields[self._value(name)].widget.attrs.pop("maxlength", None)
+
+    @property
+    def field_names(self) -> list[str]:
+        """The payload fields offered as filter rows (none when the hook no longer exists)."""
+        return list(self.hook.fields) if self.hook is not None else []
 
     @staticmethod
     def _op(name: str) -> str:
@@ -129,14 +161,15 @@ class ListenerForm(forms.Form):
 
     def rows(self) -> list[FilterRow]:
         """The filter rows, one per field the hook provides."""
-        return [FilterRow(name, self[self._op(name)], self[self._value(name)]) for name in self.hook.fields]
+        return [FilterRow(name, self[self._op(name)], self[self._value(name)]) for name in self.field_names]
 
     # -- validation -------------------------------------------------------------------------------
 
     def _filters(self) -> dict[str, match.Matcher]:
         """The matchers of the rows that hold one; a row's error goes next to its value."""
         filters: dict[str, match.Matcher] = {}
-        for name in self.hook.fields:
+        assert self.hook is not None
+        for name in self.field_names:
             op = self.cleaned_data.get(self._op(name))
             text = self.cleaned_data.get(self._value(name), "")
             if op is None or self._value(name) in self.errors:
@@ -168,19 +201,28 @@ class ListenerForm(forms.Form):
 
     def _post_clean(self) -> None:
         listener = self.instance
-        filters = self._filters()
+        if "url" in self.cleaned_data and listener.pk is not None:
+            self.cleaned_data["url"] = redact.restore_password(self.cleaned_data["url"], listener.url)
         for name in self.EDITS:
             if name in self.cleaned_data:
                 setattr(listener, name, self.cleaned_data[name])
-        listener.filters = match.filters_to_json(filters)
+        if self.hook is not None:
+            listener.filters = match.filters_to_json(self._filters())
+        if listener.pk is None:
+            try:
+                check_quota(self.owner)
+            except ValidationError as exc:
+                self.add_error(None, exc)
         try:
-            validate_listener(listener, exclude=["owner"])
+            validate_listener(listener, exclude=["owner"] if self.hook else ["owner", "filters"])
         except ValidationError as exc:
             for key, messages in exc.message_dict.items():
                 if key in self.EDITS:
                     if key not in self.errors:
                         self.add_error(key, messages)
-                elif key in self.hook.fields:
+                elif self.hook is None:
+                    continue  # the hook (and so its filters) is gone: only URL and description are edited
+                elif key in self.field_names:
                     if self._value(key) not in self.errors:
                         self.add_error(self._value(key), messages)
                 else:

@@ -54,6 +54,14 @@ def parse_value(hook: Hook, name: str, text: str) -> Any:
     return payload.jsonable(field.to_python(text), where=name)
 
 
+def is_text(hook: Hook | None, name: str) -> bool:
+    """True when field ``name`` carries text, so that the string matchers (starts with, like...) fit it."""
+    if hook is None or _is_created(hook, name):
+        return hook is None
+    field = model_field(hook, name)
+    return field is None or isinstance(field, (models.CharField, models.TextField))
+
+
 def _parse_bool(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in ("true", "yes", "1"):

@@ -45,6 +45,7 @@ def listener_list(request: HttpRequest) -> HttpResponse:
     for x in listeners:
         x.circuit_text = circuits.get(x.pk, "")
         x.health = figures[x.pk]  # the card's success rate, dead letters and badge
+        x.hook_gone = x.hook not in hooks
     context = {
         "page": page,
         "listeners": listeners,
@@ -64,7 +65,7 @@ def listener_create(request: HttpRequest, hook: str) -> HttpResponse:
     the_hook = hooks.get(hook)
     if the_hook is None:
         raise Http404("No such event.")
-    form = ListenerForm(request.POST if request.method == "POST" else None, hook=the_hook)
+    form = ListenerForm(request.POST if request.method == "POST" else None, hook=the_hook, owner=request.user)
     if request.method == "POST" and form.is_valid():
         listener = form.save(owner=request.user)
         return reveal_secret_once(request, listener)
@@ -75,9 +76,7 @@ def listener_create(request: HttpRequest, hook: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def listener_edit(request: HttpRequest, pk: int) -> HttpResponse:
     listener = access.listener(request.user, pk, "change")
-    the_hook = hooks.get(listener.hook)
-    if the_hook is None:
-        raise Http404("This listener's event is no longer offered.")
+    the_hook = hooks.get(listener.hook)  # None: the hook is gone; its URL and description stay editable
     form = ListenerForm(request.POST if request.method == "POST" else None, hook=the_hook, instance=listener)
     if request.method == "POST" and form.is_valid():
         form.save()
@@ -103,7 +102,7 @@ def listener_secret(request: HttpRequest, pk: int) -> HttpResponse:
 def listener_delete(request: HttpRequest, pk: int) -> HttpResponse:
     listener = access.listener(request.user, pk, "delete")
     if request.method == "POST":
-        text = f"Listener {listener.pk} ({listener.url}) deleted."
+        text = f"Listener {listener.pk} ({listener.display_url}) deleted."
         listener.delete()
         tell(request, text)
         return redirect("durian:listener-list")

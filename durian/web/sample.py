@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..conf import settings
 from ..core import match
 from ..core.event import Event
 from ..core.outcome import Outcome
@@ -19,7 +20,7 @@ def sample_payload(listener: Listener) -> dict[str, Any]:
     data = {name: sample_value(hook, name) for name in hook.fields}
     if hook.reports_changes:
         data.update(changed=[], previous={})
-    for name, matcher in listener.matchers.items():
+    for name, matcher in ({} if listener.filters_problem else listener.matchers).items():
         if isinstance(matcher, match.Is):
             data[name] = matcher.value
         elif isinstance(matcher, match.Startswith):
@@ -37,4 +38,7 @@ def send_test_event(listener: Listener) -> tuple[Event, Outcome]:
     The attempt is neither recorded as a delivery nor counted in the listener's health.
     """
     event = Event(hook=listener.hook, payload=sample_payload(listener))
-    return event, delivery.attempt(event, listener.pk, listener.url, listener.secrets(), listener.payload_format)
+    total = float(settings.TEST_SEND_TIMEOUT)
+    return event, delivery.attempt(
+        event, listener.pk, listener.url, listener.sealed_secrets(), listener.payload_format, total
+    )

@@ -1,5 +1,6 @@
 """The receiving side: a view that checks the Standard Webhooks signature, stores and logs the payload."""
 
+import json
 import logging
 
 from django.http import HttpRequest, HttpResponse
@@ -46,4 +47,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
     from durian.registry import hooks
 
-    return TemplateResponse(request, "home.html", {"received": Received.objects.all()[:20], "hooks": list(hooks)})
+    received = list(Received.objects.all()[:20])
+    for r in received:
+        r.body_json = json.dumps(r.body, ensure_ascii=False)  # shown as JSON, as the receiver got it
+    return TemplateResponse(request, "home.html", {"received": received, "hooks": list(hooks)})

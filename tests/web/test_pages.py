@@ -197,12 +197,22 @@ def test_send_test_event_delivers_a_signed_sample_and_shows_status_and_timing(as
     assert Delivery.objects.count() == 0  # a test is not part of the history
 
 
-def test_send_test_event_shows_a_failing_status(as_alice, alice, receiver):
+def test_send_test_event_shows_staff_a_failing_status_and_what_the_receiver_answered(make_user, receiver):
+    staff = make_user("sam", "view", "change", staff=True)
     receiver.respond(503, body=b"down for maintenance")
+    listener = Listener.objects.create(hook="person", url=receiver.url, owner=staff)
+    html = page(client_for(staff).post(reverse("durian:listener-test", kwargs={"pk": listener.pk})))
+    assert re.search(r"<strong>Failed</strong>: HTTP 503 in \d+ ms", html)
+    assert "down for maintenance" in html
+
+
+def test_send_test_event_to_an_allowed_internal_network_shows_a_client_only_the_status(as_alice, alice, receiver):
+    # loopback is inside DURIAN_ALLOWED_NETWORKS in the test settings: an "internal" receiver
+    receiver.respond(503, body=b"internal admin page")
     listener = Listener.objects.create(hook="person", url=receiver.url, owner=alice)
     html = page(as_alice.post(reverse("durian:listener-test", kwargs={"pk": listener.pk})))
     assert re.search(r"<strong>Failed</strong>: HTTP 503 in \d+ ms", html)
-    assert "down for maintenance" in html
+    assert "internal admin page" not in html
 
 
 def test_deliveries_page_shows_deliveries_and_dead_letters_paginated(as_alice, alices_listener):
@@ -233,7 +243,7 @@ def test_deliveries_page_shows_deliveries_and_dead_letters_paginated(as_alice, a
     assert first.count("<code>msg_e") == 25
     assert "msg_e0_" in first and "msg_e29_" not in first
     assert "Page 1 of 2" in first and "?page=2&amp;dead_page=1" in first
-    assert "HTTP 502 Bad Gateway" in first and ">Retry<" in first and "<td>8</td>" in first
+    assert "HTTP 502 Bad Gateway" in first and ">Retry<" in first and '<td data-label="Attempts">8</td>' in first
     second = page(as_alice.get(url + "?page=2"))
     assert second.count("<code>msg_e") == 5 and "msg_e29_" in second
 

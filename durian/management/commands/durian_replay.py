@@ -3,9 +3,12 @@
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from durian.core.redact import printable
 from durian.management.progress import ProgressBar
 from durian.management.timespec import parse_moment
+from durian.models import Listener
 from durian.pipeline import replay
+from durian.registry import hooks
 from durian.storage.connection import get_redis
 
 
@@ -28,8 +31,16 @@ class Command(BaseCommand):
             until = parse_moment(options["until"]) if options["until"] else timezone.now()
         except ValueError as exc:
             raise CommandError(str(exc)) from None
+        if since > timezone.now():
+            raise CommandError(f"--since {options['since']} is in the future: there is nothing to replay yet")
         if since > until:
             raise CommandError("--since is after --until")
+        if options["listener"] is not None and not Listener.objects.filter(pk=options["listener"]).exists():
+            raise CommandError(f"no such listener: {options['listener']}")
+        if options["hook"] and options["hook"] not in hooks:
+            raise CommandError(
+                f"no such hook: {printable(options['hook'])} (hooks: {', '.join(sorted(h.name for h in hooks)) or 'none'})"
+            )
         bar = ProgressBar(getattr(self.stderr, "_out", self.stderr), "Replaying")
         summary = replay.replay(
             get_redis("worker"),

@@ -1,0 +1,25 @@
+"""``manage.py durian_reseal``: re-seal every listener secret with the newest key (after a key rotation)."""
+
+from django.core.management.base import BaseCommand
+from django.db import connection, transaction
+
+from durian.core import sealing
+from durian.models import Listener
+
+
+class Command(BaseCommand):
+    help = (
+        "Re-encrypt every stored listener secret with the first key of DURIAN_SECRET_KEYS. Run it after "
+        "putting a new key first; drop the old key once it has run."
+    )
+
+    def handle(self, *args, **options):  # type: ignore[no-untyped-def]
+        table = connection.ops.quote_name(Listener._meta.db_table)
+        count = 0
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(f"SELECT id, secret, previous_secret FROM {table}")
+            for pk, secret, previous in cursor.fetchall():
+                new = [sealing.reseal(v) if v else "" for v in (secret, previous or "")]
+                cursor.execute(f"UPDATE {table} SET secret = %s, previous_secret = %s WHERE id = %s", [*new, pk])
+                count += 1
+        self.stdout.write(f"Listener secrets re-sealed with the newest key: {count}")

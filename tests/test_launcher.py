@@ -1,0 +1,102 @@
+"""``dev.py example`` as a person runs it: ``kill`` stops everything it started, a busy port is announced."""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .test_example import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def descendants(pid: int) -> set[int]:
+    """Every process below ``pid`` (from /proc)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            parents.setdefault(int(fields[1]), []).append(int(entry.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in parents.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def start_example(tmp_path: Path, port: int) -> tuple[subprocess.Popen, list[str]]:
+    env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DJANGO_SETTINGS_MODULE"}}
+    env["DURIAN_EXAMPLE_VAR"] = str(tmp_path)
+    launcher = subprocess.Popen(
+        [sys.executable, str(ROOT / "dev.py"), "example", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    deadline = time.monotonic() + 180
+    assert launcher.stdout is not None
+    while time.monotonic() < deadline:
+        line = launcher.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if "stops everything" in line:
+            return launcher, lines
+    launcher.kill()
+    raise AssertionError("".join(lines[-40:]))
+
+
+def test_sigterm_to_the_example_launcher_stops_every_child_and_frees_the_port(tmp_path):
+    port = free_port()
+    launcher, _ = start_example(tmp_path, port)
+    children = descendants(launcher.pid)
+    assert children and port_open(port)
+    launcher.send_signal(signal.SIGTERM)
+    assert launcher.wait(60) == 0
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (any(alive(p) for p in children) or port_open(port)):
+        time.sleep(0.2)
+    assert not [p for p in children if alive(p)]
+    assert not port_open(port)
+
+
+def test_a_busy_port_is_announced_with_the_url_used_instead(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        launcher, lines = start_example(tmp_path, taken)
+        try:
+            text = "".join(lines)
+            match = re.search(rf"port {taken} is busy.*using http://127\.0\.0\.1:(\d+)/ instead", text)
+            assert match, text
+            assert int(match.group(1)) != taken
+        finally:
+            launcher.send_signal(signal.SIGTERM)
+            launcher.wait(60)
