@@ -4,6 +4,8 @@ import os
 import tempfile
 from pathlib import Path
 
+import django
+
 from durian.conf import dramatiq_broker
 from durian.embedded import ensure_redis_url
 
@@ -73,7 +75,9 @@ else:
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": _db,
             "TEST": {"NAME": _db},
-            "OPTIONS": {"timeout": 30},
+            # IMMEDIATE: a transaction takes the write lock when it begins, so concurrent writers
+            # (delivery threads, a bulk update) wait for it instead of failing on an upgrade.
+            "OPTIONS": {"timeout": 30, **({"transaction_mode": "IMMEDIATE"} if django.VERSION >= (5, 1) else {})},
         }
     }
 

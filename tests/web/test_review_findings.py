@@ -138,6 +138,7 @@ def test_admin_edits_the_url_and_state_of_a_listener_whose_hook_is_gone(as_staff
             "state": "paused",
             "description": "",
             "owner": "",
+            "payload_format": "flat",  # every field the admin form posts
         },
     )
     assert response.status_code == 302, text(response)
@@ -241,7 +242,7 @@ def test_saving_a_form_that_showed_the_password_masked_keeps_the_password(as_ali
     Listener.objects.filter(pk=listener.pk).update(url="https://bob:hunter2@client.test/hook")
     response = as_staff.post(
         change, {"hook": "person", "url": "https://bob:***@client.test/hook", "filters": "{}", "state": "active",
-                 "description": "", "owner": alice.pk},
+                 "description": "", "owner": alice.pk, "payload_format": "flat"},
     )  # fmt: skip
     assert response.status_code == 302
     listener.refresh_from_db()
