@@ -80,7 +80,13 @@ class Response:
     delay: float = 0.0
 
 
-class _IPv6Server(ThreadingHTTPServer):
+class _Server(ThreadingHTTPServer):
+    #: Connections waiting to be accepted (socketserver's default is 5): a worker opens up to
+    #: ``DURIAN_DELIVERY_CONCURRENCY`` at once, and a real server's backlog is in the hundreds.
+    request_queue_size = 1024
+
+
+class _IPv6Server(_Server):
     address_family = socket.AF_INET6
 
 
@@ -112,20 +118,22 @@ class Receiver:
                         time.sleep(response.delay)
                 finally:
                     receiver._end()
+                # Recorded before the answer goes out, so a test that saw the sender finish sees the
+                # request too (the sender may still fail to read the answer: it then tries again).
+                receiver._record(req, response)
                 self.send_response(response.status)
                 for k, v in response.headers.items():
                     self.send_header(k, v)
                 self.send_header("Content-Length", str(len(response.body)))
                 self.end_headers()
                 self.wfile.write(response.body)
-                receiver._record(req, response)
 
             do_PUT = do_POST  # noqa: N815
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        server_class = _IPv6Server if ":" in host else ThreadingHTTPServer
+        server_class = _IPv6Server if ":" in host else _Server
         self.server = server_class((host, port), Handler)
         self.server.daemon_threads = True
         self._thread = threading.Thread(target=self.server.serve_forever, name="durian-test-receiver", daemon=True)

@@ -17,19 +17,36 @@ def wait_until(predicate: Callable[[], object], timeout: float = 30.0, what: str
         time.sleep(every)
 
 
-def nothing_in_flight() -> bool:
-    """Nothing is left that could still reach a receiver (a late repeat, say): no outbox row, no
-    stream entry pending in the consumer group, no Dramatiq message queued, delayed or running."""
+def pipeline_state() -> dict[str, object]:
+    """What is still on its way to a receiver, by stage (all zero once everything settled), and the
+    circuits not closed: what a fault test prints when it times out."""
     from durian.conf import settings
-    from durian.models import OutboxEvent
+    from durian.models import DeadLetter, OutboxEvent
+    from durian.storage import circuit, inflight, later, parked
     from durian.storage.connection import get_redis
 
     client = get_redis("worker")
-    if OutboxEvent.objects.exists():
-        return False
+    state: dict[str, object] = {"outbox": OutboxEvent.objects.count(), "stream_pending": 0}
     if client.exists(settings.STREAM_KEY):
-        groups = {g["name"].decode(): g["pending"] for g in client.xinfo_groups(settings.STREAM_KEY)}
-        if groups.get(settings.CONSUMER_GROUP):
-            return False
-    queues = [k for k in client.scan_iter("dramatiq:*.msgs") if b".XQ." not in k]
-    return not any(client.hlen(k) for k in queues)
+        groups = {g["name"].decode(): g for g in client.xinfo_groups(settings.STREAM_KEY)}
+        group = groups.get(settings.CONSUMER_GROUP)
+        if group:
+            state["stream_pending"] = group["pending"]
+            state["stream_lag"] = group.get("lag")
+    for name in client.scan_iter("dramatiq:*.msgs"):
+        if b".XQ." not in name and (n := client.hlen(name)):
+            state[name.decode().removeprefix("dramatiq:").removesuffix(".msgs")] = n
+    state["in_flight_records"] = inflight.count(client)
+    state["kept_for_later"] = later.count(client)
+    state["parked"] = sum(parked.count(client, i) for i in parked.listeners(client))
+    state["dead_letters"] = DeadLetter.objects.count()
+    state["circuits"] = [c.describe() for c in circuit.troubled(client)]
+    return state
+
+
+def nothing_in_flight() -> bool:
+    """Nothing is left that could still reach a receiver (a late repeat, say): no outbox row, no
+    stream entry pending in the consumer group, no Dramatiq message queued, delayed or running, no
+    delivery handed on in flight or kept for a retry. (A paused listener's parked events wait for it.)"""
+    state = pipeline_state()
+    return not any(v for k, v in state.items() if k not in {"dead_letters", "circuits", "stream_lag", "parked"})

@@ -9,8 +9,8 @@ after its deliveries are settled.
 
 Each listener's group is a lane. A lane runs at most ``concurrency`` requests at once: the
 listener's own cap, else ``DURIAN_LISTENER_CONCURRENCY``, held both in the process and across
-every process and host (Dramatiq's ``ConcurrentRateLimiter`` on Redis); with a ``rate_limit``
-it also waits for a slot of Dramatiq's ``BucketRateLimiter``. A lane that gets no slot within
+every process and host (``durian.storage.slots``: a killed worker's slots run out on their own);
+with a ``rate_limit`` it also waits for a slot of Dramatiq's ``BucketRateLimiter``. A lane that gets no slot within
 ``DURIAN_LANE_WAIT_MS`` (the listener is slow or silent) holds its items instead of waiting, so
 a slow listener never keeps a Dramatiq thread, or the pool, from the others.
 
@@ -35,13 +35,14 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import redis
-from dramatiq.rate_limits import BucketRateLimiter, ConcurrentRateLimiter
+from dramatiq.rate_limits import BucketRateLimiter
 from dramatiq.rate_limits.backends import RedisBackend
 
 from ..conf import settings
 from ..core.outcome import Outcome
 from ..core.recipients import ListenerView
 from ..storage import circuit, inflight
+from ..storage.slots import Slots
 from ..storage.connection import patiently
 from .attempts import Attempt
 
@@ -50,6 +51,8 @@ logger = logging.getLogger("durian.workers")
 Post = Callable[[Attempt], Outcome]
 #: How long items held for a busy listener (at its cap, or slow) wait before they come back.
 HOLD_SECONDS = 1.0
+#: How often a lane renews the concurrency slot it posts under.
+SLOT_RENEW_SECONDS = 1.0
 Settle = Callable[[list[tuple[Attempt, Outcome]]], None]
 Hold = Callable[[list[tuple[Attempt, float]]], None]
 
@@ -140,7 +143,7 @@ class Lane:
         self.fails_seen = gate.fails > 0
         self.probing = gate.state == "probe"
         key = f"{settings.KEY_PREFIX}:lane:{listener.id}"
-        self.slots = ConcurrentRateLimiter(_backend(client), key, limit=concurrency(listener), ttl=_slot_ttl())
+        self.slots = Slots(client, key, limit=concurrency(listener), ttl_ms=_slot_ttl())
         self.rate = _rate_limiter(client, listener)
 
     def next(self) -> Attempt | None:
@@ -217,23 +220,47 @@ class Lane:
         deadline = time.monotonic() + int(settings.LANE_WAIT_MS) / 1000
         while True:
             try:
-                with self.slots.acquire(raise_on_failure=False) as got:
-                    if got:
-                        self._post_all(post)
-                        return True
+                token = self.slots.acquire()
             except redis.RedisError as exc:  # the in-process cap still holds
                 logger.warning("durian: lane slots unavailable (%s); posting under the process cap", exc)
-                self._post_all(post)
+                self._post_all(post, None)
                 return True
+            if token is not None:
+                try:
+                    return self._post_all(post, token)
+                finally:
+                    self._release(token)
             if not self.todo or time.monotonic() >= deadline:
                 return False
             time.sleep(0.02)
 
-    def _post_all(self, post: Post) -> None:
-        while (attempt := self.next()) is not None:
+    def _post_all(self, post: Post, token: str | None) -> bool:
+        """Post items while the slot ``token`` lasts (renewed once a second); False if it was lost."""
+        renewed = time.monotonic()
+        while True:
+            if token is not None and time.monotonic() - renewed >= SLOT_RENEW_SECONDS:
+                if not self._renew(token):
+                    return False
+                renewed = time.monotonic()
+            attempt = self.next()
+            if attempt is None:
+                return True
             self._wait_for_rate()
             if not self.post_one(attempt, post):
-                return
+                return True
+
+    def _renew(self, token: str) -> bool:
+        try:
+            return self.slots.renew(token)
+        except redis.RedisError as exc:  # keep it: the in-process cap still holds
+            logger.warning("durian: could not renew a lane slot (%s); going on", exc)
+            return True
+
+    def _release(self, token: str) -> None:
+        try:
+            self.slots.release(token)
+        except redis.RedisError as exc:  # it runs out by itself
+            logger.warning("durian: could not give back a lane slot (%s)", exc)
 
     def post_one(self, attempt: Attempt, post: Post) -> bool:
         """Post one attempt and settle it; if that fails unexpectedly, hold it (and the rest)."""
@@ -268,8 +295,8 @@ class Lane:
 
 
 def _slot_ttl() -> int:
-    """How long the lane's slot count outlives its last change (ms): a killed worker's slots come back
-    that long after the listener's last slot was taken or given back (one attempt's longest time)."""
+    """How long a lane's slot lasts after it was taken or renewed (ms): one attempt's longest time,
+    plus a margin; a killed worker's slots come back that long after their last renewal."""
     return int((float(settings.TOTAL_TIMEOUT) + 5.0) * 1000)
 
 

@@ -29,7 +29,7 @@ from durian.storage import connection as durian_connection
 from durian.testing import Receiver
 from example_project.people.models import Person
 
-from ..waiting import nothing_in_flight, wait_until
+from ..waiting import nothing_in_flight, pipeline_state, wait_until
 from .worker_settings import FAULT_SETTINGS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -134,6 +134,14 @@ class WorkerProcess:
     def log(self) -> str:
         return Path(self.log_path).read_text(errors="replace")[-4000:]
 
+    def complaints(self, limit: int = 20) -> str:
+        """The worker's WARNING and ERROR log lines, each kind counted (timestamps and pids left out)."""
+        lines = Path(self.log_path).read_text(errors="replace").splitlines()
+        kinds = Counter(
+            re.sub(r"\d+", "N", line.split("] ", 4)[-1])[:200] for line in lines if "[WARNING]" in line or "[ERROR]" in line
+        )
+        return "\n".join(f"{n:6d} {kind}" for kind, n in kinds.most_common(limit)) or "(none)"
+
     def entries_read(self) -> int | None:
         """How many stream entries its consumer handed on (said in the log when it stopped), if it did."""
         found = re.findall(
@@ -166,6 +174,9 @@ class Cluster:
     def close(self) -> None:
         for worker in self.workers:
             worker.stop()
+        for worker in self.workers:  # shown by pytest when the test failed: what the workers complained of
+            print(f"--- {worker.log_path}: its warnings and errors, counted")
+            print(worker.complaints())
         self.redis.close()
         if not os.environ.get("DURIAN_FAULT_KEEP_LOGS"):  # set it to read the workers' logs afterwards
             shutil.rmtree(self.log_dir, ignore_errors=True)
@@ -242,7 +253,15 @@ def await_all(
     def arrived() -> bool:
         return len(webhook_ids(receiver)) >= events and (expected is None or expected <= names(receiver))
 
-    wait_until(arrived, timeout, what or f"all {events} events", every=0.1)
+    try:
+        wait_until(arrived, timeout, what or f"all {events} events", every=0.1)
+    except AssertionError as exc:
+        got = names(receiver)
+        lacking = sorted(expected - got)[:5] if expected is not None else []
+        raise AssertionError(
+            f"{exc}: {len(webhook_ids(receiver))} distinct arrived ({len(receiver.requests)} requests), "
+            f"e.g. missing {lacking}; still on the way: {pipeline_state()}"
+        ) from None
     took = time.monotonic() - started
     if workers_running:  # else nothing can arrive late
         wait_until(nothing_in_flight, 300, "the outbox, the stream's pending entries and Dramatiq's queues to empty")
