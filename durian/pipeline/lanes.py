@@ -42,8 +42,8 @@ from ..conf import settings
 from ..core.outcome import Outcome
 from ..core.recipients import ListenerView
 from ..storage import circuit, inflight
-from ..storage.slots import Slots
 from ..storage.connection import patiently
+from ..storage.slots import Slots
 from .attempts import Attempt
 
 logger = logging.getLogger("durian.workers")

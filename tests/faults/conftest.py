@@ -138,7 +138,9 @@ class WorkerProcess:
         """The worker's WARNING and ERROR log lines, each kind counted (timestamps and pids left out)."""
         lines = Path(self.log_path).read_text(errors="replace").splitlines()
         kinds = Counter(
-            re.sub(r"\d+", "N", line.split("] ", 4)[-1])[:200] for line in lines if "[WARNING]" in line or "[ERROR]" in line
+            re.sub(r"\d+", "N", line.split("] ", 4)[-1])[:200]
+            for line in lines
+            if "[WARNING]" in line or "[ERROR]" in line
         )
         return "\n".join(f"{n:6d} {kind}" for kind, n in kinds.most_common(limit)) or "(none)"
 
