@@ -3,20 +3,11 @@
 import pytest
 
 from durian.core.event import Event
-from durian.pipeline import lanes
 from durian.pipeline.queue import item
 from durian.storage import idempotency
 from example_project.people.hooks import PersonHook
-from workers.actors import deliver
 
-from .waiting import wait_until
-
-
-def deliver_now(items):
-    """What the actor does with one message, and then the requests it handed on, settled."""
-    deliver.fn(items)
-    assert lanes.drain(30)
-
+from .waiting import deliver_now, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

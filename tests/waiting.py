@@ -17,6 +17,15 @@ def wait_until(predicate: Callable[[], object], timeout: float = 30.0, what: str
         time.sleep(every)
 
 
+def deliver_now(items: list[dict]) -> None:
+    """What the ``durian.deliver`` actor does with one message, then wait for the requests it handed on."""
+    from durian.pipeline import lanes
+    from workers.actors import deliver
+
+    deliver.fn(items)
+    assert lanes.drain(30), "requests handed on still in flight after 30 s"
+
+
 def pipeline_state() -> dict[str, object]:
     """What is still on its way to a receiver, by stage (all zero once everything settled), and the
     circuits not closed: what a fault test prints when it times out."""
