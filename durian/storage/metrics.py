@@ -21,7 +21,7 @@ from typing import Any
 import redis
 
 from ..core.outcome import Outcome
-from . import stats
+from . import circuit, stats
 
 logger = logging.getLogger("durian.metrics")
 
@@ -53,6 +53,8 @@ def _metrics() -> dict[str, Any] | None:
         "outbox": gauge("durian_outbox_backlog", "Events in the outbox, not yet in the stream."),
         "dead": gauge("durian_dead_letters", "Dead letters waiting to be re-sent."),
         "listeners": gauge("durian_listeners", "Listeners by state.", ["state"]),
+        "circuits": gauge("durian_circuits", "Listeners whose circuit is not closed, by state.", ["state"]),
+        "held": gauge("durian_deliveries_held", "Deliveries held behind open circuits."),
     }
 
 
@@ -86,6 +88,10 @@ def refresh(client: redis.Redis) -> None:
         m["dead"].set(now.dead_letters)
         for state, count in stats.listeners_by_state().items():
             m["listeners"].labels(state).set(count)
+        troubled = circuit.troubled(client)
+        for state in ("open", "half-open"):
+            m["circuits"].labels(state).set(sum(c.state == state for c in troubled))
+        m["held"].set(sum(c.waiting for c in troubled))
     except Exception as exc:  # metrics must never stop a worker
         logger.warning("durian: could not refresh the metrics: %s", exc)
 

@@ -235,6 +235,22 @@ def test_staff_can_scrape_the_metrics_and_others_cannot(make_user, alice, redis_
     assert User.objects.count() == 2
 
 
+
+def test_the_metrics_show_open_circuits_and_the_deliveries_held_behind_them(make_user, redis_client, settings):
+    from durian.storage import circuit
+
+    settings.DURIAN_CIRCUIT_FAILURES = 2
+    down = Listener.objects.create(hook="person", url="https://down.test/hook")
+    Listener.objects.create(hook="person", url="https://up.test/hook")
+    for _ in range(2):
+        circuit.down(redis_client, down.pk)
+    circuit.held(redis_client, {down.pk: 14})
+    staff = token_client(make_user("carol", "view", staff=True))
+    body = staff.get(f"{API}/metrics/").content.decode()
+    assert 'durian_circuits{state="open"} 1.0' in body
+    assert 'durian_circuits{state="half-open"} 0.0' in body
+    assert "durian_deliveries_held 14.0" in body
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
     lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
