@@ -235,7 +235,6 @@ def test_staff_can_scrape_the_metrics_and_others_cannot(make_user, alice, redis_
     assert User.objects.count() == 2
 
 
-
 def test_the_metrics_show_open_circuits_and_the_deliveries_held_behind_them(make_user, redis_client, settings):
     from durian.storage import circuit
 
@@ -250,6 +249,7 @@ def test_the_metrics_show_open_circuits_and_the_deliveries_held_behind_them(make
     assert 'durian_circuits{state="open"} 1.0' in body
     assert 'durian_circuits{state="half-open"} 0.0' in body
     assert "durian_deliveries_held 14.0" in body
+
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=20),
