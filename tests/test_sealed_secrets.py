@@ -4,12 +4,15 @@ serialized data) and are opened only where a body is signed or a secret is shown
 from __future__ import annotations
 
 import ast
+import io
 import re
 from pathlib import Path
 
 import pytest
 from django.core import serializers
+from django.core.management import call_command
 from django.db import connection
+from django.test import override_settings
 from standardwebhooks import Webhook
 
 from durian.core import sealing
@@ -127,6 +130,23 @@ def test_the_redis_cache_and_stream_hold_no_plain_secret_and_deliveries_verify_d
     assert "listeners" in everything  # the listener cache is there, with its sealed secrets
     assert not any(plain in everything for plain in _plain_forms(old, new))
     assert not any(plain in "".join(_stored_columns()) for plain in _plain_forms(old, new))
+
+
+def test_after_a_key_rotation_and_reseal_deliveries_are_signed_with_the_old_key_dropped(worker, receiver, redis_client):
+    old_key, new_key = "old key " * 4, "new key " * 4
+    with override_settings(DURIAN_SECRET_KEYS=[old_key]):
+        listener = PersonHook().listener(url=receiver.url).save()
+        plain = listener.secret
+        Person.objects.create(name="Before")
+        receiver.wait_for(1)  # the workers' cache now holds the old key's tokens
+    with override_settings(DURIAN_SECRET_KEYS=[new_key, old_key]):
+        call_command("durian_reseal", stdout=io.StringIO())
+    with override_settings(DURIAN_SECRET_KEYS=[new_key]):
+        assert Listener.objects.get(pk=listener.pk).secret == plain
+        Person.objects.create(name="After")
+        after = receiver.wait_for(2)[-1]
+    assert Webhook(plain).verify(after.body, after.headers)["name"] == "After"
+    assert plain not in _everything_in_redis(redis_client)
 
 
 # -- where a secret is opened -------------------------------------------------------------------------------
