@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from django.core import serializers
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.test import override_settings
 from standardwebhooks import Webhook
@@ -147,6 +147,14 @@ def test_after_a_key_rotation_and_reseal_deliveries_are_signed_with_the_old_key_
         after = receiver.wait_for(2)[-1]
     assert Webhook(plain).verify(after.body, after.headers)["name"] == "After"
     assert plain not in _everything_in_redis(redis_client)
+
+
+def test_reseal_says_so_when_the_listener_cache_cannot_be_reloaded(redis_client):
+    listener = PersonHook().listener(url="http://127.0.0.1:9/hook").save()
+    with override_settings(DURIAN_REDIS_URL="redis://127.0.0.1:9/0"):
+        with pytest.raises(CommandError, match="run this command again before dropping the old key"):
+            call_command("durian_reseal", stdout=io.StringIO())
+    assert sealing.is_sealed(_stored_columns()[0]) and Listener.objects.get(pk=listener.pk).secret == listener.secret
 
 
 # -- where a secret is opened -------------------------------------------------------------------------------
