@@ -12,20 +12,21 @@ from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, Validatio
 from django.db.models import QuerySet
 from django.forms.models import construct_instance
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, path
+from django.urls import path
+from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.cache import never_cache
 
 from .core.redact import mask_password, restore_password
-from .core.sealing import mask
 from .listeners import validate_listener
 from .models import DeadLetter, Delivery, Listener
 from .pipeline.resend import queue_resend, resend
 from .registry import hooks
 from .storage.circuit import describe as describe_circuits
 from .web import dashboard
-from .web.listeners import reveal_secret_once
 
 #: The filters field's help in admin: the JSON format of ``Listener.filters``.
 FILTERS_HELP = _(
@@ -33,6 +34,8 @@ FILTERS_HELP = _(
     "op is one of is, startswith, endswith, contains, like (an RE2 regular expression) or any. "
     "An event is sent when every entry holds; {} sends every event."
 )
+#: Session key holding the ids of the listeners whose new secrets the next admin page shows, once.
+ROTATED_KEY = "durian_admin_rotated_secrets"
 #: Re-sending more dead letters than this at once goes through the workers, not the request.
 RESEND_IN_REQUEST = 5
 
@@ -146,7 +149,10 @@ class ListenerAdmin(admin.ModelAdmin):
     def get_urls(self) -> list[Any]:
         """The listener admin's pages, and the delivery-health dashboard (``admin:durian_health``)."""
         health = path("health/", self.admin_site.admin_view(self.health_view), name="durian_health")
-        return [health, *super().get_urls()]
+        rotated = path(
+            "rotated-secrets/", self.admin_site.admin_view(self.rotated_secrets_view), name="durian_rotated_secrets"
+        )
+        return [health, rotated, *super().get_urls()]
 
     def health_view(self, request: HttpRequest) -> TemplateResponse:
         """Delivery health for staff who may view listeners (``?hours=`` chooses the window)."""
@@ -172,7 +178,7 @@ class ListenerAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("signing secret"))
     def masked_secret(self, obj: Listener) -> str:
-        return mask(obj.secret) if obj.pk else "-"
+        return obj.masked_secret if obj.pk else "-"
 
     @admin.display(description=_("circuit"))
     def circuit(self, obj: Listener) -> str:
@@ -208,24 +214,37 @@ class ListenerAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Rotate the signing secret of selected listeners"), permissions=["change"])
     def rotate_secrets(self, request: HttpRequest, queryset: QuerySet[Listener]) -> HttpResponse | None:
-        """Rotate; with one listener selected, show its new secret once (on the webhook pages)."""
+        """Rotate, then show each new secret once (``rotated_secrets_view``); the session holds only ids."""
         listeners = list(queryset)
         for listener in listeners:
             listener.rotate_secret()
-        if len(listeners) == 1:
-            try:
-                return reveal_secret_once(request, listeners[0])
-            except NoReverseMatch:  # the webhook pages are not mounted
-                pass
+        if not listeners:
+            return None
+        request.session[ROTATED_KEY] = [x.pk for x in listeners]
         self.message_user(
             request,
             f"{len(listeners)} secret(s) rotated; the old ones keep signing until "
-            f"{listeners[0].previous_secret_expires_at:%Y-%m-%d %H:%M} UTC."
-            if listeners
-            else "Nothing selected.",
+            f"{listeners[0].previous_secret_expires_at:%Y-%m-%d %H:%M} UTC.",
             messages.SUCCESS,
         )
-        return None
+        return redirect("admin:durian_rotated_secrets")
+
+    @method_decorator(never_cache)
+    def rotated_secrets_view(self, request: HttpRequest) -> TemplateResponse:
+        """The new secrets of the listeners just rotated, shown this once; masked everywhere else."""
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        ids = request.session.pop(ROTATED_KEY, None) or []
+        listeners = list(Listener.objects.filter(pk__in=ids).order_by("hook", "id"))
+        for listener in listeners:
+            listener.new_secret = listener.secret  # opened: shown to staff on this page only
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": _("New signing secrets"),
+            "listeners": listeners,
+        }
+        return TemplateResponse(request, "admin/durian/rotated_secrets.html", context)
 
 
 @admin.register(DeadLetter)

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.query_utils import DeferredAttribute
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -19,15 +20,48 @@ from .core.payload import PAYLOAD_FORMATS
 from .core.signing import generate_secret
 
 
-class SealedSecretField(models.CharField):
-    """A signing secret, sealed in the database (``durian.core.sealing``) and plain on the instance."""
+class SealedSecret(DeferredAttribute):
+    """The attribute of a ``SealedSecretField``: the instance keeps the sealed token, reading opens it.
 
-    def from_db_value(self, value: str | None, expression: Any, connection: Any) -> str | None:
-        return value if value is None else sealing.unseal(value)
+    Assigning a plain secret seals it at once, so a loaded or assigned listener never holds its secret
+    in plain text; ``listener.secret`` opens it (``durian.core.sealing.unseal``) on each read.
+    """
+
+    def __get__(self, instance: Any, cls: Any = None) -> Any:
+        if instance is None:
+            return self
+        value = super().__get__(instance, cls)
+        return sealing.unseal(value) if value else value
+
+    def __set__(self, instance: Any, value: Any) -> None:
+        instance.__dict__[self.field.attname] = _sealed(value)
+
+    def sealed(self, instance: Any) -> str:
+        """The token as stored (loading the field first if it was deferred)."""
+        return super().__get__(instance)
+
+
+def _sealed(value: Any) -> Any:
+    return sealing.seal(value) if isinstance(value, str) and value and not sealing.is_sealed(value) else value
+
+
+class SealedSecretField(models.CharField):
+    """A signing secret, sealed in the database and on the instance (``durian.core.sealing``).
+
+    The sealed token is what is stored, cached in Redis and serialized (``dumpdata``); reading the
+    attribute opens it. See ``SealedSecret``.
+    """
+
+    descriptor_class = SealedSecret
+
+    def pre_save(self, model_instance: models.Model, add: bool) -> Any:
+        return self.value_from_object(model_instance)
+
+    def value_from_object(self, obj: models.Model) -> Any:
+        return self.descriptor_class(self).sealed(obj)
 
     def get_prep_value(self, value: Any) -> Any:
-        value = super().get_prep_value(value)
-        return sealing.seal(value) if value else value
+        return _sealed(super().get_prep_value(value))
 
 
 class Listener(models.Model):
@@ -124,33 +158,46 @@ class Listener(models.Model):
         return ""
 
     def secrets(self, now: Any = None) -> list[str]:
-        """The secrets to sign with now: the current one, and the previous one during its grace period."""
-        now = now or timezone.now()
-        out = [self.secret]
-        if self.previous_secret and self.previous_secret_expires_at and self.previous_secret_expires_at > now:
-            out.append(self.previous_secret)
-        return out
+        """The secrets to sign with now, opened: the current one, and the previous one during its grace
+        period. Only to sign a body or to show a new secret once; everything else uses ``sealed_secrets``."""
+        return [sealing.unseal(s) for s in self.sealed_secrets(now)]
 
     def sealed_secrets(self, now: Any = None) -> list[str]:
-        """``secrets()`` sealed, as the listener cache and delivery carry them until a body is signed."""
-        return [sealing.seal(s) for s in self.secrets(now)]
+        """The secrets to sign with now, sealed as stored: the form the listener cache and delivery carry
+        until a body is signed (``durian.transport.delivery.request_parts`` opens them)."""
+        now = now or timezone.now()
+        out = [self._sealed("secret")]
+        previous = self._sealed("previous_secret")
+        if previous and self.previous_secret_expires_at and self.previous_secret_expires_at > now:
+            out.append(previous)
+        return out
+
+    def _sealed(self, name: str) -> str:
+        return self._meta.get_field(name).value_from_object(self)
+
+    @property
+    def masked_secret(self) -> str:
+        """The current secret as staff may see it: ``whsec_…`` and its last four characters."""
+        return sealing.mask(self.secret)
 
     def rotate_secret(self, grace: datetime.timedelta | float | None = None) -> str:
         """Sign with a new secret from now on; the old one keeps signing too for ``grace``.
 
         ``grace`` (a timedelta or seconds) defaults to ``DURIAN_SECRET_ROTATION_GRACE``. During
         the grace period ``webhook-signature`` carries both signatures, so a receiver can switch
-        to the new secret at any moment. Saves the listener and returns the new secret.
+        to the new secret at any moment. Saves the listener and returns the new secret, in plain
+        text: show it once to its owner; the listener keeps it sealed.
         """
         if grace is None:
             grace = float(durian_settings.SECRET_ROTATION_GRACE)
         if not isinstance(grace, datetime.timedelta):
             grace = datetime.timedelta(seconds=float(grace))
-        self.previous_secret = self.secret
+        new = generate_secret()
+        self.previous_secret = self._sealed("secret")  # the token moves as is: nothing is opened
         self.previous_secret_expires_at = timezone.now() + grace
-        self.secret = generate_secret()
+        self.secret = new
         self.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at", "updated_at"])
-        return self.secret
+        return new
 
     def pause(self) -> None:
         """Stop delivering to this listener (it receives nothing) until ``enable()``; saves it."""
@@ -167,6 +214,10 @@ class Listener(models.Model):
         self.consecutive_failures = 0
         self.failing_since = None
         self.save()
+
+    def clean_fields(self, exclude: Any = None) -> None:
+        """Validate the fields, except the secrets: durian makes them, and reading them would open them."""
+        super().clean_fields(exclude={*(exclude or ()), "secret", "previous_secret"})
 
     def clean(self) -> None:
         """The listener's own invariants: its filters are stored matchers that can be used.

@@ -35,6 +35,7 @@ class ListenerView:
     id: int
     hook: str
     url: str
+    #: The signing secrets, sealed (``durian.core.sealing``): opened only where a body is signed.
     all_secrets: tuple[str, ...]
     state: str
     filters: Mapping[str, match.Matcher]
@@ -56,7 +57,7 @@ class ListenerView:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """The secrets to sign with now: the previous one only until its grace period ends."""
+        """The secrets to sign with now, sealed: the previous one only until its grace period ends."""
         if self.previous_until is not None and time.time() >= self.previous_until:
             return self.all_secrets[:1]
         return self.all_secrets

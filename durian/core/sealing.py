@@ -83,17 +83,26 @@ def is_sealed(value: str) -> bool:
 
 
 def unseal(value: str) -> str:
-    """The secret inside a sealed token. A plain secret (not yet sealed) is returned as is."""
+    """The secret inside a sealed token: the one function that opens a secret.
+
+    Called only to sign a body (``durian.transport.delivery.request_parts``) and to show a secret to
+    its owner (once, or masked), through ``Listener.secret``. A plain secret (a row written before
+    secrets were sealed) is returned as is.
+    """
     if not is_sealed(value):
         return value
     key_set = keys()
     secret = _opened.get((key_set, value))
     if secret is None:
-        try:
-            secret = _box(key_set).decrypt(value.encode()).decode()
+        token = value.encode()
+        try:  # the newest key's tokens are remembered both ways: sealing the secret again gives this token
+            secret, newest = _box(key_set[:1]).decrypt(token).decode(), True
         except InvalidToken:
-            raise SealError("A listener secret cannot be opened with any key in DURIAN_SECRET_KEYS.") from None
-        _remember(value, secret, key_set, made=False)  # it may be an older key's: never re-used to seal
+            try:
+                secret, newest = _box(key_set).decrypt(token).decode(), False
+            except InvalidToken:
+                raise SealError("A listener secret cannot be opened with any key in DURIAN_SECRET_KEYS.") from None
+        _remember(value, secret, key_set, made=newest)  # an older key's token is never re-used to seal
     return secret
 
 

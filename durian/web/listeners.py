@@ -92,9 +92,13 @@ def listener_edit(request: HttpRequest, pk: int) -> HttpResponse:
 def listener_secret(request: HttpRequest, pk: int) -> HttpResponse:
     listener = access.listener(request.user, pk, "view")
     shown = request.session.get(REVEAL_KEY) == listener.pk
+    context = {"listener": listener, "shown": shown}
     if shown:
         del request.session[REVEAL_KEY]
-    return TemplateResponse(request, "durian/listener_secret.html", {"listener": listener, "shown": shown})
+        context["secret"] = listener.secret  # opened: shown to its owner this once
+        sealed = listener.sealed_secrets()
+        context["previous_until"] = listener.previous_secret_expires_at if len(sealed) > 1 else None
+    return TemplateResponse(request, "durian/listener_secret.html", context)
 
 
 @login_required

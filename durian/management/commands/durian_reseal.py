@@ -1,16 +1,19 @@
 """``manage.py durian_reseal``: re-seal every listener secret with the newest key (after a key rotation)."""
 
-from django.core.management.base import BaseCommand
+import redis
+from django.core.management.base import BaseCommand, CommandError
 from django.db import connection, transaction
 
 from durian.core import sealing
 from durian.models import Listener
+from durian.storage import listener_cache
+from durian.storage.connection import get_redis
 
 
 class Command(BaseCommand):
     help = (
-        "Re-encrypt every stored listener secret with the first key of DURIAN_SECRET_KEYS. Run it after "
-        "putting a new key first; drop the old key once it has run."
+        "Re-encrypt every stored listener secret with the first key of DURIAN_SECRET_KEYS, and reload the "
+        "Redis listener cache with them. Run it after putting a new key first; drop the old key once it has run."
     )
 
     def handle(self, *args, **options):  # type: ignore[no-untyped-def]
@@ -23,3 +26,10 @@ class Command(BaseCommand):
                 cursor.execute(f"UPDATE {table} SET secret = %s, previous_secret = %s WHERE id = %s", [*new, pk])
                 count += 1
         self.stdout.write(f"Listener secrets re-sealed with the newest key: {count}")
+        try:  # the workers read secrets from the cache: it must not keep tokens of the key about to go
+            listener_cache.rebuild(get_redis("worker"))
+        except redis.RedisError as exc:
+            raise CommandError(
+                f"The listener cache could not be reloaded ({exc}): run this command again before dropping the old key."
+            ) from None
+        self.stdout.write("Listener cache reloaded.")
