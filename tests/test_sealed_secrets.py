@@ -200,3 +200,33 @@ def test_secrets_are_opened_only_where_a_body_is_signed_or_a_secret_is_shown():
     assert _readers() <= READERS
     templates = "".join(p.read_text() for p in DURIAN.rglob("*.html"))
     assert not re.search(r"\{[{%][^}]*\.(previous_)?secret\b", templates)  # pages get a secret from their view, once
+
+
+def test_a_secret_no_key_opens_makes_a_dead_letter_that_says_why_and_is_sent_once_the_key_is_back(
+    worker, receiver, redis_client
+):
+    from durian.models import DeadLetter
+    from durian.pipeline import resend
+
+    old_key, new_key = "old key " * 4, "new key " * 4
+    with override_settings(DURIAN_SECRET_KEYS=[old_key]):
+        listener = PersonHook().listener(url=receiver.url).save()
+    with override_settings(DURIAN_SECRET_KEYS=[new_key]):  # the old key dropped before durian_reseal ran
+        Person.objects.create(name="Unsigned")
+        letter = wait_for_dead_letter()
+        assert letter.last_error == "not sent: the sender could not sign it"
+        assert "DURIAN_SECRET_KEYS" in letter.last_error_detail
+        assert receiver.requests == []  # nothing unsigned went out
+    with override_settings(DURIAN_SECRET_KEYS=[new_key, old_key]):  # the key is back: re-send it
+        resend.resend([DeadLetter.objects.get(pk=letter.pk)])
+        assert receiver.wait_for(1)[0].json()["name"] == "Unsigned"
+    assert DeadLetter.objects.get(pk=letter.pk).status == DeadLetter.Status.DELIVERED
+
+
+def wait_for_dead_letter():
+    from durian.models import DeadLetter
+
+    from .waiting import wait_until
+
+    wait_until(DeadLetter.objects.exists, 30, "a dead letter")
+    return DeadLetter.objects.get()

@@ -14,6 +14,7 @@ from ..core.event import Event
 from ..core.outcome import Outcome, outcome_of
 from ..core.payload import PAYLOAD_FORMATS, dumps, jsonable
 from ..core.redact import display_url, printable
+from ..exceptions import SealError
 from . import bounded
 
 logger = logging.getLogger("durian.delivery")
@@ -67,7 +68,11 @@ def attempt(
 ) -> Outcome:
     """Sign and POST ``event`` to one listener, in its payload format (within ``total`` seconds
     if given). Never raises."""
-    body, headers = request_parts(event, listener_id, secrets, payload_format)
+    try:
+        body, headers = request_parts(event, listener_id, secrets, payload_format)
+    except SealError as exc:  # a key was dropped before durian_reseal ran: nothing can be signed
+        logger.error("durian: %s not sent to listener %s: %s", event.webhook_id(listener_id), listener_id, exc)
+        return Outcome(False, error="not sent: the sender could not sign it", final=True, detail=str(exc))
     outcome = post(url, body, headers, total)
     level = logging.INFO if outcome.ok else logging.WARNING
     logger.log(
