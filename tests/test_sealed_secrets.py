@@ -210,7 +210,7 @@ def test_a_secret_no_key_opens_makes_a_dead_letter_that_says_why_and_is_sent_onc
 
     old_key, new_key = "old key " * 4, "new key " * 4
     with override_settings(DURIAN_SECRET_KEYS=[old_key]):
-        listener = PersonHook().listener(url=receiver.url).save()
+        PersonHook().listener(url=receiver.url).save()
     with override_settings(DURIAN_SECRET_KEYS=[new_key]):  # the old key dropped before durian_reseal ran
         Person.objects.create(name="Unsigned")
         letter = wait_for_dead_letter()
