@@ -222,8 +222,8 @@ class Target:
 
     @property
     def connect_host(self) -> str:
-        """The vetted address as urllib3 expects a host (IPv6 in brackets)."""
-        return f"[{self.address}]" if self.address.version == 6 else str(self.address)
+        """The vetted address as ``requests`` hands a host to urllib3's pools (IPv6 without brackets)."""
+        return str(self.address)
 
 
 def check_scheme(scheme: str | None) -> str:
