@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import dramatiq
 import pytest
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
 from durian.storage.connection import get_redis
 from durian.testing import Receiver, forbid_network
+
+from .inprocess import running_worker
 
 # A shared 2-core machine may stall any example: no per-example deadline, no "too slow" check
 # (pytest-timeout still fails a test that hangs).
@@ -51,14 +52,8 @@ def receiver():
 @pytest.fixture
 def worker(redis_client, transactional_db):
     """A real Dramatiq worker on the Redis broker, with durian's stream consumer running in it."""
-    import durian.tasks  # noqa: F401  (what rundramatiq loads: the actors and the consumer middleware)
-
-    broker = dramatiq.get_broker()
-    broker.flush_all()
-    w = dramatiq.Worker(broker, worker_threads=4, worker_timeout=100)
-    w.start()
-    yield w
-    w.stop(timeout=10_000)
+    with running_worker(threads=4) as w:
+        yield w
 
 
 @pytest.fixture

@@ -1,6 +1,5 @@
 """The stream consumer: batches through the consumer group, reclaiming what a dead consumer left."""
 
-import dramatiq
 import pytest
 from django.db import transaction
 
@@ -9,6 +8,7 @@ from durian.storage import stream
 from example_project.people.hooks import PersonHook
 from example_project.people.models import Person
 
+from .inprocess import running_worker
 from .waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -28,19 +28,8 @@ def test_entries_left_pending_by_a_dead_consumer_are_reclaimed_and_delivered(red
     (entry_id, event), *_ = stream.read(redis_client, "a-consumer-that-died", 10, None)
     assert redis_client.xpending(durian_settings.STREAM_KEY, durian_settings.CONSUMER_GROUP)["pending"] == 1
 
-    # The actors, as the ``worker`` fixture loads them: a worker started before the deliver actor is
-    # declared has no consumer for its queue, and once stopped its middleware still adds one that
-    # takes the next tests' messages and never runs them.
-    import durian.tasks  # noqa: F401
-
-    broker = dramatiq.get_broker()
-    broker.flush_all()
-    worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)
-    worker.start()
-    try:
+    with running_worker(threads=2):
         (request,) = receiver.wait_for(1)
-    finally:
-        worker.stop(timeout=10_000)
     assert request.headers["webhook-id"].startswith(f"msg_{event.id}_")
     assert redis_client.xpending(durian_settings.STREAM_KEY, durian_settings.CONSUMER_GROUP)["pending"] == 0
 

@@ -1,6 +1,5 @@
 """Delivery records: failed attempts stored at once in full, successful ones in background batches."""
 
-import dramatiq
 import pytest
 
 from durian.core.event import Event
@@ -11,6 +10,7 @@ from durian.storage.recorder import Recorder
 from example_project.people.hooks import PersonHook
 from example_project.people.models import Person
 
+from .inprocess import running_worker
 from .waiting import deliver_now, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -84,18 +84,10 @@ def test_with_batching_off_every_record_is_stored_at_once(listener, receiver, se
 
 
 def test_a_worker_that_shuts_down_stores_the_records_still_waiting(listener, receiver, settings, recorder):
-    import durian.tasks  # noqa: F401  (the actors and the consumer middleware, as in rundramatiq)
-
     settings.DURIAN_RECORD_INTERVAL_MS = 60_000  # the batch would wait a minute
-    broker = dramatiq.get_broker()
-    broker.flush_all()
-    worker = dramatiq.Worker(broker, worker_threads=2, worker_timeout=100)
-    worker.start()
-    try:
+    with running_worker(threads=2):
         Person.objects.create(name="Joe")
         receiver.wait_for(1, timeout=30)
         wait_until(lambda: recorder.pending() == 1, 30, "the record to wait in the batch")
         assert Delivery.objects.count() == 0
-    finally:
-        worker.stop(timeout=10_000)
     assert Delivery.objects.filter(ok=True, listener=listener).count() == 1
