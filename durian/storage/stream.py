@@ -86,6 +86,30 @@ def ack(client: redis.Redis, ids: Iterable[str]) -> int:
     return client.xack(settings.STREAM_KEY, settings.CONSUMER_GROUP, *ids) if ids else 0
 
 
+def settled_below(client: redis.Redis) -> tuple[int, int] | None:
+    """The lowest entry id the consumer group may still hand off: its oldest pending entry, capped at
+    the one after its last-delivered id. Every entry below it has been handed off and acknowledged.
+
+    One transaction (XINFO GROUPS and XPENDING), so no entry read in between can slip under it.
+    ``None`` when the group does not exist yet. Raises ``redis.RedisError``.
+    """
+    pipe = client.pipeline(transaction=True)
+    pipe.xinfo_groups(settings.STREAM_KEY)
+    pipe.xpending(settings.STREAM_KEY, settings.CONSUMER_GROUP)
+    try:
+        found, pending = pipe.execute()
+    except redis.ResponseError:  # no stream or no group yet
+        return None
+    group = next((g for g in found if _s(g["name"]) == settings.CONSUMER_GROUP), None)
+    if group is None:
+        return None
+    ms, seq = _id(_s(group["last-delivered-id"]))
+    floor = (ms, seq + 1)
+    if pending["pending"]:
+        floor = min(floor, _id(_s(pending["min"])))
+    return floor
+
+
 def _entries(raw: Iterable[tuple[bytes, dict]]) -> list[Entry]:
     out: list[Entry] = []
     for entry_id, fields in raw:
