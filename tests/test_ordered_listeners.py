@@ -1,0 +1,139 @@
+"""Ordered listeners: one delivery at a time, in commit order, across retries, dead letters and workers."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from durian.models import DeadLetter, Listener
+from durian.storage import ordered
+from durian.testing import Receiver
+from example_project.people.hooks import PersonHook
+from example_project.people.models import Person
+
+from .waiting import wait_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def in_arrival_order(receiver: Receiver) -> list:
+    """Every request the receiver got, in the order it began to read them."""
+    return sorted(list(receiver.requests), key=lambda r: r.at)
+
+
+def first_deliveries(receiver: Receiver) -> list[str]:
+    """The payload names of the receiver's successful requests, each name at its first success."""
+    seen: list[str] = []
+    for r in in_arrival_order(receiver):
+        if 200 <= r.status < 300 and r.json()["name"] not in seen:
+            seen.append(r.json()["name"])
+    return seen
+
+
+def save(count: int, prefix: str = "p") -> list[str]:
+    """Save ``count`` people, one transaction each; their names in commit order."""
+    for i in range(count):
+        Person.objects.create(name=f"{prefix}{i}")
+    return [f"{prefix}{i}" for i in range(count)]
+
+
+def test_ordered_listener_receives_events_in_commit_order_while_first_attempts_fail(worker, receiver, settings):
+    settings.DURIAN_RETRY_SCHEDULE = [0.2, 0.2, 0.2]
+    for _ in range(10):  # requests are answered one after the other: every 5th one fails
+        receiver.respond(200, times=4)
+        receiver.respond(500)
+    PersonHook().listener(url=receiver.url, ordered=True).save()
+    saved = save(40)
+    wait_until(lambda: len(first_deliveries(receiver)) == 40, 60, "all 40 events")
+    assert first_deliveries(receiver) == saved
+    failed = [r.json()["name"] for r in receiver.requests if r.status == 500]
+    assert len(failed) >= 5  # first attempts did fail, and each was retried before the next event went
+    assert receiver.max_in_flight == 1
+    assert not DeadLetter.objects.exists()
+
+
+def test_a_failing_event_holds_the_ones_behind_it_until_it_becomes_a_dead_letter_then_the_lane_moves_on(
+    worker, receiver, settings
+):
+    settings.DURIAN_RETRY_SCHEDULE = [0.2, 0.2]  # three attempts in all
+    receiver.respond(500, times=3)
+    listener = PersonHook().listener(url=receiver.url, ordered=True).save()
+    saved = save(5)
+    wait_until(lambda: len(receiver.delivered) == 4, 30, "the 4 events behind the failing one")
+    got = in_arrival_order(receiver)
+    assert [(r.json()["name"], r.status) for r in got[:3]] == [("p0", 500)] * 3
+    assert [r.json()["name"] for r in got[3:]] == saved[1:]
+    letter = DeadLetter.objects.get()
+    assert letter.listener_id == listener.pk and letter.payload["name"] == "p0" and letter.attempts == 3
+    wait_until(lambda: not ordered.backlogs(_redis()), 10, "the lane to empty")
+
+
+def test_unordered_listener_beside_an_ordered_one_keeps_its_concurrency(worker, settings):
+    from django.db import transaction
+
+    with Receiver() as in_order, Receiver() as free:
+        in_order.always(200, delay=0.05)
+        free.always(200, delay=0.05)
+        PersonHook().listener(url=in_order.url, ordered=True).save()
+        PersonHook().listener(url=free.url).save()
+        with transaction.atomic():
+            saved = save(30)
+        free.wait_for(30, timeout=60)
+        in_order.wait_for(30, timeout=60)
+        assert free.max_in_flight > 1
+        assert in_order.max_in_flight == 1
+        assert first_deliveries(in_order) == saved
+
+
+def test_a_paused_ordered_listener_delivers_its_held_events_in_order_on_resume(worker, receiver):
+    listener = PersonHook().listener(url=receiver.url, ordered=True, state=Listener.State.PAUSED).save()
+    saved = save(10)
+    wait_until(lambda: ordered.waiting(_redis(), listener.pk) == 10, 20, "10 events held")
+    time.sleep(0.5)
+    assert not receiver.requests
+    listener.state = Listener.State.ACTIVE
+    listener.save()
+    receiver.wait_for(10, timeout=30)
+    assert first_deliveries(receiver) == saved
+
+
+def test_a_deleted_ordered_listener_s_backlog_is_dropped(worker, receiver):
+    listener = PersonHook().listener(url=receiver.url, ordered=True, state=Listener.State.PAUSED).save()
+    save(3)
+    wait_until(lambda: ordered.waiting(_redis(), listener.pk) == 3, 20, "3 events held")
+    listener.delete()
+    wait_until(lambda: not ordered.backlogs(_redis()), 20, "the backlog to be dropped")
+    assert not receiver.requests
+
+
+def test_a_disabled_ordered_listener_s_events_become_dead_letters(worker, receiver):
+    listener = PersonHook().listener(url=receiver.url, ordered=True, state=Listener.State.DISABLED).save()
+    save(3)
+    wait_until(lambda: DeadLetter.objects.count() == 3, 20, "3 dead letters")
+    assert not receiver.requests
+    assert set(DeadLetter.objects.values_list("listener_id", flat=True)) == {listener.pk}
+
+
+def test_the_backlog_keeps_the_stream_s_order_whichever_consumer_adds_first(redis_client):
+    from durian.pipeline import queue
+    from durian.core.event import Event
+
+    def item(n: int) -> tuple[str, dict, str]:
+        event = Event(hook="person", payload={"name": f"p{n}"}, id=f"e{n}", created_at=0.0)
+        return f"{1000 + n // 3}-{n % 3 * 7}", queue.item(event, 7), event.webhook_id(7)
+
+    ordered.add(redis_client, [item(n) for n in range(6, 12)])  # a later batch lands first
+    ordered.add(redis_client, [item(n) for n in range(0, 6)])
+    ordered.add(redis_client, [item(3)])  # handed off twice: no change
+    heads = ordered.heads(redis_client, 7, (1003, 0))
+    assert [h.item["payload"]["name"] for h in heads] == [f"p{n}" for n in range(9)]
+    assert ordered.waiting(redis_client, 7) == 12
+    assert ordered.heads(redis_client, 7, None) == []
+
+
+def _redis():
+    from durian.storage.connection import get_redis
+
+    return get_redis("worker")
+
