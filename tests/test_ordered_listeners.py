@@ -8,10 +8,11 @@ import pytest
 
 from durian.models import DeadLetter, Listener
 from durian.storage import ordered
-from durian.testing import Receiver
+from durian.testing import Receiver, Response
 from example_project.people.hooks import PersonHook
 from example_project.people.models import Person
 
+from .faults.conftest import cluster  # noqa: F401  (the fault tests' worker processes)
 from .waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -116,8 +117,8 @@ def test_a_disabled_ordered_listener_s_events_become_dead_letters(worker, receiv
 
 
 def test_the_backlog_keeps_the_stream_s_order_whichever_consumer_adds_first(redis_client):
-    from durian.pipeline import queue
     from durian.core.event import Event
+    from durian.pipeline import queue
 
     def item(n: int) -> tuple[str, dict, str]:
         event = Event(hook="person", payload={"name": f"p{n}"}, id=f"e{n}", created_at=0.0)
@@ -137,3 +138,24 @@ def _redis():
 
     return get_redis("worker")
 
+
+@pytest.mark.fault
+@pytest.mark.timeout(300)
+def test_ordered_listener_keeps_commit_order_across_a_killed_worker(cluster, receiver):  # noqa: F811
+    from tests.faults.conftest import save_people
+
+    receiver.default = Response(200, b"ok", delay=0.05)
+    PersonHook().listener(url=receiver.url, ordered=True).save()
+    first = cluster.start_worker(threads=4)
+    saved = [f"a{i}" for i in range(60)]
+    save_people(60, per_transaction=1, prefix="a")  # commit order is the order of the names
+    wait_until(lambda: len(receiver.delivered) >= 5, 60, "the first deliveries")
+    cluster.start_worker(threads=4)  # a second worker process shares the stream and may take the lane
+    save_people(60, per_transaction=1, prefix="b")
+    saved += [f"b{i}" for i in range(60)]
+    wait_until(lambda: len(receiver.delivered) >= 40, 120, "40 deliveries")
+    first.kill()  # SIGKILL mid-burst: its lane lock and pending entries are taken over
+    wait_until(lambda: len(first_deliveries(receiver)) >= len(saved), 180, "every saved event")
+    assert first_deliveries(receiver) == saved
+    assert receiver.max_in_flight == 1
+    assert not DeadLetter.objects.exists()

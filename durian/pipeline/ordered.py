@@ -140,7 +140,9 @@ class OrderedLane:
             listener = listener_cache.snapshots.get(self.client).by_id.get(self.listener_id)
             if listener is None:
                 dropped = ordered.drop(self.client, self.listener_id)
-                logger.warning("durian: listener %s is gone; dropping its %d ordered delivery(ies)", self.listener_id, dropped)
+                logger.warning(
+                    "durian: listener %s is gone; dropping its %d ordered delivery(ies)", self.listener_id, dropped
+                )
                 return
             if listener.state == "paused":
                 ordered.later(self.client, self.listener_id, self.token, time.time() + PAUSED_RECHECK)
@@ -179,6 +181,9 @@ class OrderedLane:
             ordered.later(self.client, self.listener_id, self.token, time.time() + claim.retry_in_ms / 1000 + 0.05)
             return False
         self._wait_for_rate(listener)
+        if not ordered.renew(self.client, self.listener_id, self.token, lock_ms()):  # lost while waiting
+            self._finish_lease(attempt, Outcome(False, error="lane lost"))
+            return False
         failures: list[Outcome] = []
         policy = attempts.Policy(
             records="batched",

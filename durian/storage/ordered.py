@@ -90,7 +90,13 @@ def _key(listener_id: int, part: str = "") -> str:
 
 def _keys(listener_id: int) -> list[str]:
     """backlog, items, head, lock, lanes: the ``KEYS`` of the scripts above."""
-    return [_key(listener_id), _key(listener_id, "items"), _key(listener_id, "head"), _key(listener_id, "lock"), _lanes_key()]
+    return [
+        _key(listener_id),
+        _key(listener_id, "items"),
+        _key(listener_id, "head"),
+        _key(listener_id, "lock"),
+        _lanes_key(),
+    ]
 
 
 def _position(entry_id: str | tuple[int, int]) -> str:
