@@ -159,3 +159,71 @@ def test_ordered_listener_keeps_commit_order_across_a_killed_worker(cluster, rec
     assert first_deliveries(receiver) == saved
     assert receiver.max_in_flight == 1
     assert not DeadLetter.objects.exists()
+
+
+# -- making ordered listeners: builder, form, admin, API, and the pages that show them --------------
+
+
+def test_the_builder_makes_an_ordered_listener_and_workers_see_it(redis_client):
+    from durian.storage import listener_cache
+
+    listener = PersonHook().listener(url="http://127.0.0.1:9/hook", ordered=True).save()
+    assert Listener.objects.get(pk=listener.pk).ordered
+    assert listener_cache.view(listener).ordered
+    assert not listener_cache.view(PersonHook().listener(url="http://127.0.0.1:9/other").save()).ordered
+
+
+def test_the_web_form_has_an_ordered_checkbox_and_the_listener_page_shows_it(admin_client, redis_client):
+    page = admin_client.get("/webhooks/events/person/listeners/new/").content.decode()
+    assert 'type="checkbox" name="ordered"' in page
+    data = {"url": "http://127.0.0.1:9/hook", "payload_format": "flat", "ordered": "on"}
+    data.update({f"filter-{f}-op": "any" for f in ("name", "address", "created")})
+    response = admin_client.post("/webhooks/events/person/listeners/new/", data)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    listener = Listener.objects.get()
+    assert listener.ordered
+    assert "ordered: one at a time, in commit order" in admin_client.get("/webhooks/").content.decode()
+    edit = admin_client.get(f"/webhooks/listeners/{listener.pk}/edit/").content.decode()
+    assert 'name="ordered" id="id_ordered" checked' in edit or ('name="ordered"' in edit and "checked" in edit)
+    data.pop("ordered")  # unticked
+    response = admin_client.post(f"/webhooks/listeners/{listener.pk}/edit/", data)
+    assert response.status_code == 302
+    listener.refresh_from_db()
+    assert not listener.ordered
+
+
+def test_the_admin_edits_ordered_and_lists_it(admin_client, redis_client):
+    listener = PersonHook().listener(url="http://127.0.0.1:9/hook").save()
+    change = f"/admin/durian/listener/{listener.pk}/change/"
+    assert 'name="ordered"' in admin_client.get(change).content.decode()
+    data = {
+        "hook": "person",
+        "url": "http://127.0.0.1:9/hook",
+        "description": "",
+        "filters": "{}",
+        "state": "active",
+        "payload_format": "flat",
+        "ordered": "on",
+    }
+    response = admin_client.post(change, data)
+    assert response.status_code == 302, response.content.decode()[:3000]
+    listener.refresh_from_db()
+    assert listener.ordered
+    assert admin_client.get("/admin/durian/listener/?ordered__exact=1").status_code == 200
+
+
+def test_the_api_reads_and_writes_ordered(admin_user, redis_client):
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(admin_user)
+    body = {"hook": "person", "url": "http://127.0.0.1:9/hook", "ordered": True}
+    created = api.post("/api/webhooks/listeners/", body, format="json")
+    assert created.status_code == 201, created.json()
+    assert created.json()["ordered"] is True
+    pk = created.json()["id"]
+    assert Listener.objects.get(pk=pk).ordered
+    changed = api.patch(f"/api/webhooks/listeners/{pk}/", {"ordered": False}, format="json")
+    assert changed.status_code == 200 and changed.json()["ordered"] is False
+    bad = api.patch(f"/api/webhooks/listeners/{pk}/", {"ordered": "sometimes"}, format="json")
+    assert bad.status_code == 400 and "ordered" in bad.json()
