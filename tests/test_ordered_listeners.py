@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import time
 
 import pytest
+from django.core.management import call_command
 
 from durian.models import DeadLetter, Listener
 from durian.storage import ordered
@@ -93,6 +95,9 @@ def test_a_paused_ordered_listener_delivers_its_held_events_in_order_on_resume(w
     wait_until(lambda: ordered.waiting(_redis(), listener.pk) == 10, 20, "10 events held")
     time.sleep(0.5)
     assert not receiver.requests
+    out = io.StringIO()
+    call_command("durian_status", stdout=out)
+    assert f"listener {listener.pk}: 10 waiting, next delivery" in out.getvalue()
     listener.state = Listener.State.ACTIVE
     listener.save()
     receiver.wait_for(10, timeout=30)
