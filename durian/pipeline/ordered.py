@@ -14,8 +14,10 @@ delivers a lane at a time) and runs the lanes it got on this process's pool of d
    lease (``durian.storage.idempotency``) and its rate limit;
 3. removes it once delivered, or once it became a dead letter (its last attempt on
    ``DURIAN_RETRY_SCHEDULE`` failed, or a final failure), then goes on with the next;
-4. after a failure that will be retried, stores the head's next attempt number, sets the lane's
-   next time to the retry's and leaves: nothing behind the head goes before it.
+4. after a failure that will be retried, stores the head's next attempt number and sets the lane's
+   next time to the retry's: nothing behind the head goes before it. A retry due within
+   ``SHORT_RETRY`` seconds is waited for in the lane; after a later one the lane leaves, and is
+   taken again (by any process) once the retry is due.
 
 A killed worker's lock runs out (``lock_ms``: one attempt's longest time, renewed before each
 attempt) and another process takes the lane over: at least once, and in order; a delivery posted
@@ -56,6 +58,8 @@ logger = logging.getLogger("durian.workers")
 PAUSED_RECHECK = 1.0
 #: How long (seconds) a lane waits for a consumer to finish handing off older entries, before it leaves.
 SETTLE_WAIT = 1.0
+#: A retry due within this many seconds is waited for in the lane (its lock kept); a later one leaves it.
+SHORT_RETRY = 2.0
 
 _lock = threading.Lock()
 _running: set[int] = set()  # lanes this process runs now
@@ -132,6 +136,7 @@ class OrderedLane:
         self.client = client
         self.listener_id = listener_id
         self.token = token
+        self.pause = 0.0  # a short retry to wait for before going on
 
     def run(self) -> None:
         """Deliver heads in order until the lane is empty, waits (retry, circuit, pause), or is lost."""
@@ -156,8 +161,14 @@ class OrderedLane:
                 continue
             waited = 0.0
             for head in heads:
-                if _stopping.is_set() or not self.deliver(listener, head):
+                if _stopping.is_set():
                     return
+                if not self.deliver(listener, head):
+                    if not self.pause:
+                        return
+                    _stopping.wait(self.pause)  # a short retry: wait for it here, then start again
+                    self.pause = 0.0
+                    break
                 listener = listener_cache.snapshots.get(self.client).by_id.get(self.listener_id)
                 if listener is None or listener.state == "paused":
                     break
@@ -216,7 +227,10 @@ class OrderedLane:
             return self._done(head)
         if outcome.retry_after is not None:
             delay = outcome.retry_after
-        ordered.later(self.client, self.listener_id, self.token, time.time() + delay, head.member, attempt.number + 1)
+        if ordered.later(
+            self.client, self.listener_id, self.token, time.time() + delay, head.member, attempt.number + 1
+        ):
+            self.pause = delay if delay <= SHORT_RETRY else 0.0
         return False
 
     def _done(self, head: ordered.Head) -> bool:
