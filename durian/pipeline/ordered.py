@@ -191,8 +191,7 @@ class OrderedLane:
         if not claim.go:  # a killed worker's lease on it: wait until it runs out
             ordered.later(self.client, self.listener_id, self.token, time.time() + claim.retry_in_ms / 1000 + 0.05)
             return False
-        self._wait_for_rate(listener)
-        if not ordered.renew(self.client, self.listener_id, self.token, lock_ms()):  # lost while waiting
+        if self._wait_for_rate(listener) and not ordered.renew(self.client, self.listener_id, self.token, lock_ms()):
             self._finish_lease(attempt, Outcome(False, error="lane lost"))
             return False
         failures: list[Outcome] = []
@@ -245,12 +244,14 @@ class OrderedLane:
             except redis.RedisError as exc:  # the lease runs out by itself
                 logger.warning("durian: could not release the lease of %s: %s", attempt.webhook_id, exc)
 
-    def _wait_for_rate(self, listener: ListenerView) -> None:
+    def _wait_for_rate(self, listener: ListenerView) -> bool:
+        """Wait for a slot of the listener's rate limit; True if it had one (the lock may need renewing)."""
         limiter = lanes.rate_limiter(self.client, listener)
         if limiter is None:
-            return
+            return False
         while not _stopping.is_set():
             with limiter.acquire(raise_on_failure=False) as got:
                 if got:
-                    return
+                    return True
             time.sleep(0.02)
+        return True
