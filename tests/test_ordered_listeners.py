@@ -232,3 +232,20 @@ def test_the_api_reads_and_writes_ordered(admin_user, redis_client):
     assert changed.status_code == 200 and changed.json()["ordered"] is False
     bad = api.patch(f"/api/webhooks/listeners/{pk}/", {"ordered": "sometimes"}, format="json")
     assert bad.status_code == 400 and "ordered" in bad.json()
+
+
+def test_an_entry_trimmed_while_pending_is_acknowledged_and_holds_nothing_up(redis_client):
+    from durian.conf import settings as durian_settings
+    from durian.pipeline.fanout import hand_off
+    from durian.storage import stream
+
+    stream.ensure_group(redis_client)
+    first, second = (redis_client.xadd(durian_settings.STREAM_KEY, {"x": "1"}).decode() for _ in range(2))
+    assert len(stream.read(redis_client, "c1", 10, None)) == 2
+    assert stream.settled_below(redis_client) == stream._id(first)  # pending: nothing at or above it is settled
+    redis_client.xdel(durian_settings.STREAM_KEY, first)
+    entries = stream.read(redis_client, "c1", 10, None, own_pending=True)
+    assert (first, None) in entries
+    hand_off(redis_client, entries)
+    ms, seq = stream._id(second)
+    assert stream.settled_below(redis_client) == (ms, seq + 1)

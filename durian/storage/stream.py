@@ -63,7 +63,7 @@ def read(
             raise
         ensure_group(client)
         return []
-    return _entries(reply[0][1]) if reply else []
+    return _entries(reply[0][1], pending=True) if reply else []
 
 
 def claim_stale(client: redis.Redis, consumer: str, min_idle_ms: int, count: int) -> list[Entry]:
@@ -77,7 +77,7 @@ def claim_stale(client: redis.Redis, consumer: str, min_idle_ms: int, count: int
             raise
         ensure_group(client)
         return []
-    return _entries(reply[1])
+    return _entries(reply[1], pending=True)
 
 
 def ack(client: redis.Redis, ids: Iterable[str]) -> int:
@@ -110,10 +110,14 @@ def settled_below(client: redis.Redis) -> tuple[int, int] | None:
     return floor
 
 
-def _entries(raw: Iterable[tuple[bytes, dict]]) -> list[Entry]:
+def _entries(raw: Iterable[tuple[bytes, dict]], pending: bool = False) -> list[Entry]:
+    """Entries of a reply; with ``pending``, one deleted by trimming while pending comes as ``(id, None)``,
+    so that it is acknowledged (else it would stay pending for ever, and hold up ordered listeners)."""
     out: list[Entry] = []
     for entry_id, fields in raw:
         if not fields:  # deleted by trimming while pending
+            if pending:
+                out.append((_s(entry_id), None))
             continue
         try:
             out.append((_s(entry_id), Event.from_fields(fields)))
