@@ -253,3 +253,23 @@ def test_an_entry_trimmed_while_pending_is_acknowledged_and_holds_nothing_up(red
     hand_off(redis_client, entries)
     ms, seq = stream._id(second)
     assert stream.settled_below(redis_client) == (ms, seq + 1)
+
+
+@pytest.mark.fault
+@pytest.mark.timeout(300)
+def test_ordered_listener_keeps_commit_order_when_redis_stops_mid_delivery(cluster, receiver):  # noqa: F811
+    from tests.faults.conftest import report, save_people
+
+    receiver.default = Response(200, b"ok", delay=0.05)
+    PersonHook().listener(url=receiver.url, ordered=True).save()
+    cluster.start_worker(threads=4)
+    save_people(80, per_transaction=1, prefix="r")
+    saved = [f"r{i}" for i in range(80)]
+    wait_until(lambda: len(receiver.delivered) >= 10, 60, "the first deliveries")
+    cluster.redis.stop()  # mid-lane: its calls to Redis fail; the head stays where it is
+    time.sleep(3)
+    cluster.redis.restart()
+    wait_until(lambda: len(first_deliveries(receiver)) >= len(saved), 180, "every saved event")
+    assert first_deliveries(receiver) == saved
+    assert receiver.max_in_flight == 1
+    report("ordered listener, Redis stopped", posts=len(receiver.delivered), events=len(saved))
