@@ -273,3 +273,21 @@ def test_ordered_listener_keeps_commit_order_when_redis_stops_mid_delivery(clust
     assert first_deliveries(receiver) == saved
     assert receiver.max_in_flight == 1
     report("ordered listener, Redis stopped", posts=len(receiver.delivered), events=len(saved))
+
+
+def test_a_later_batch_handed_off_first_waits_until_the_earlier_one_is_handed_off(redis_client):
+    from durian.pipeline.fanout import hand_off
+    from durian.storage import stream
+
+    listener = PersonHook().listener(url="http://127.0.0.1:9/hook", ordered=True).save()
+    stream.ensure_group(redis_client)
+    saved = save(6)
+    early = stream.read(redis_client, "consumer-a", 3, None)  # a slow consumer's batch
+    late = stream.read(redis_client, "consumer-b", 3, None)
+    assert len(early) == len(late) == 3
+    hand_off(redis_client, late)  # handed off first
+    assert ordered.waiting(redis_client, listener.pk) == 3
+    assert ordered.heads(redis_client, listener.pk, stream.settled_below(redis_client)) == []  # not settled yet
+    hand_off(redis_client, early)
+    heads = ordered.heads(redis_client, listener.pk, stream.settled_below(redis_client))
+    assert [h.item["payload"]["name"] for h in heads] == saved

@@ -56,8 +56,10 @@ logger = logging.getLogger("durian.workers")
 
 #: How often (seconds) a paused listener's lane looks whether it was resumed.
 PAUSED_RECHECK = 1.0
-#: How long (seconds) a lane waits for a consumer to finish handing off older entries, before it leaves.
-SETTLE_WAIT = 1.0
+#: How long (seconds) a lane waits for a consumer to finish handing off older entries before it leaves,
+#: and how long it then stays out (a stopped consumer's entries wait ``DURIAN_CLAIM_IDLE_MS`` to be
+#: reclaimed: its lanes should not hold delivery threads meanwhile).
+SETTLE_WAIT = 0.25
 #: A retry due within this many seconds is waited for in the lane (its lock kept); a later one leaves it.
 SHORT_RETRY = 2.0
 
@@ -154,7 +156,10 @@ class OrderedLane:
                 return
             heads = ordered.heads(self.client, self.listener_id, stream.settled_below(self.client))
             if not heads:
-                if ordered.forget_if_empty(self.client, self.listener_id) or waited >= SETTLE_WAIT:
+                if ordered.forget_if_empty(self.client, self.listener_id):
+                    return
+                if waited >= SETTLE_WAIT:
+                    ordered.later(self.client, self.listener_id, self.token, time.time() + SETTLE_WAIT)
                     return
                 time.sleep(0.02)  # a consumer is still handing off older entries
                 waited += 0.02
