@@ -291,3 +291,17 @@ def test_a_later_batch_handed_off_first_waits_until_the_earlier_one_is_handed_of
     hand_off(redis_client, early)
     heads = ordered.heads(redis_client, listener.pk, stream.settled_below(redis_client))
     assert [h.item["payload"]["name"] for h in heads] == saved
+
+
+def test_a_paused_ordered_listener_keeps_events_only_for_the_retention_period(worker, receiver, settings):
+    settings.DURIAN_PAUSED_RETENTION = 1.0
+    listener = PersonHook().listener(url=receiver.url, ordered=True, state=Listener.State.PAUSED).save()
+    Person.objects.create(name="old")
+    wait_until(lambda: ordered.waiting(_redis(), listener.pk) == 1, 20, "kept")
+    wait_until(lambda: ordered.waiting(_redis(), listener.pk) == 0, 20, "dropped after the retention")
+    listener.state = Listener.State.ACTIVE
+    listener.save()
+    Person.objects.create(name="new")
+    receiver.wait_for(1)
+    time.sleep(0.5)
+    assert [r.json()["name"] for r in receiver.delivered] == ["new"]

@@ -24,7 +24,8 @@ attempt) and another process takes the lane over: at least once, and in order; a
 just before the kill is not posted again (its idempotency lease says delivered).
 
 A paused listener's backlog waits, in order, until it is resumed (looked at again every
-``PAUSED_RECHECK`` seconds); a deleted listener's backlog is dropped (logged); a disabled
+``PAUSED_RECHECK`` seconds; deliveries older than ``DURIAN_PAUSED_RETENTION`` are dropped from
+its front, logged); a deleted listener's backlog is dropped (logged); a disabled
 listener's deliveries become dead letters, as for any listener. An open circuit holds the lane
 until it half-opens: no attempt is burned.
 
@@ -152,6 +153,7 @@ class OrderedLane:
                 )
                 return
             if listener.state == "paused":
+                self.expire()
                 ordered.later(self.client, self.listener_id, self.token, time.time() + PAUSED_RECHECK)
                 return
             heads = ordered.heads(self.client, self.listener_id, stream.settled_below(self.client))
@@ -177,6 +179,22 @@ class OrderedLane:
                 listener = listener_cache.snapshots.get(self.client).by_id.get(self.listener_id)
                 if listener is None or listener.state == "paused":
                     break
+
+    def expire(self) -> int:
+        """Drop, from the front, a paused listener's deliveries older than ``DURIAN_PAUSED_RETENTION`` (logged)."""
+        oldest = time.time() - float(settings.PAUSED_RETENTION)
+        dropped = 0
+        for head in ordered.heads(self.client, self.listener_id, ordered.EVERYTHING):
+            if float(head.item.get("ts") or 0) >= oldest or not ordered.done(
+                self.client, self.listener_id, self.token, head.member
+            ):
+                break
+            dropped += 1
+        if dropped:
+            logger.warning(
+                "durian: dropped %d event(s) kept longer than allowed for paused listener %s", dropped, self.listener_id
+            )
+        return dropped
 
     def deliver(self, listener: ListenerView, head: ordered.Head) -> bool:
         """Attempt the head and settle it. True to go on with the next head, False to leave."""

@@ -70,6 +70,10 @@ return 0
 """
 
 
+#: A bound above every stream entry id (``heads(..., EVERYTHING)``: settled or not).
+EVERYTHING = (10**19, 0)
+
+
 @dataclass(frozen=True)
 class Head:
     """A member at the front of a lane: its item, and the number of its next attempt."""
