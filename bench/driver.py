@@ -65,7 +65,7 @@ class Durian:
         if not on and "person" in hooks:
             hooks.unregister("person")
 
-    def listeners(self, count: int, url: str, holes: int = 0) -> None:
+    def listeners(self, count: int, url: str, holes: int = 0, ordered: bool = False) -> None:
         from django.db import transaction
 
         from durian.models import Listener
@@ -76,7 +76,7 @@ class Durian:
         Listener.objects.all().delete()
         with transaction.atomic():
             for i, target in enumerate(targets(count, url, holes)):
-                PersonHook().listener(url=f"{target}/l{i}").save()
+                PersonHook().listener(url=f"{target}/l{i}", ordered=ordered).save()
         cache.rebuild(get_redis("worker"))
 
     def redis_url(self) -> str:
@@ -346,7 +346,10 @@ def main() -> None:
         system.setup()
         result: Any = {"ok": True}
     elif command == "listeners":
-        system.listeners(args["count"], args["url"], args.get("holes", 0))
+        if args.get("ordered"):  # durian only: the peer has no ordered listeners
+            system.listeners(args["count"], args["url"], args.get("holes", 0), ordered=True)
+        else:
+            system.listeners(args["count"], args["url"], args.get("holes", 0))
         result = {"ok": True}
     elif command == "save":
         result = save_overhead(system, args["count"], args["rounds"])

@@ -7,8 +7,10 @@ so that a repeated delivery never inflates a rate. The benchmark reads and clear
 through ``GET /_stats`` and ``POST /_reset``.
 
 Two paths behave like real endpoints: ``/slow...`` answers after ``SLOW`` seconds (100 ms; the
-stats report the most requests in flight at once), and ``/hole...`` accepts the request and never
-answers (a black hole; not recorded).
+stats report the most requests in flight at once), ``/hole...`` accepts the request and never
+answers (a black hole; not recorded), and ``/flaky...`` answers after ``FLAKY`` seconds (1 ms) and
+fails the first POST of every 5th event it sees with ``500`` (not recorded; counted in
+``flaky_failures``).
 
 Run: ``python bench/receiver.py PORT``.
 """
@@ -24,6 +26,7 @@ import time
 TOKEN = re.compile(rb'"name": ?"([^"]*)"')
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
 SLOW = 0.1
+FLAKY = 0.001
 
 
 class State:
@@ -39,6 +42,8 @@ class State:
         self.in_flight = 0
         self.max_in_flight = 0
         self.hole_hits = 0
+        self.flaky_seen: set[bytes] = set()
+        self.flaky_failures = 0
 
     def record(self, path: bytes, body: bytes) -> None:
         """Count a POST; ``distinct``, ``first`` and ``last`` count each event per listener once."""
@@ -62,6 +67,7 @@ class State:
             "last": self.last,
             "max_in_flight": self.max_in_flight,
             "hole_hits": self.hole_hits,
+            "flaky_failures": self.flaky_failures,
         }
         if with_tokens:
             data["tokens"] = self.tokens
@@ -106,6 +112,8 @@ class Http(asyncio.Protocol):
             self.transport.write(OK)
         elif path.startswith(b"/hole"):
             STATE.hole_hits += 1  # and never answer
+        elif path.startswith(b"/flaky"):
+            asyncio.get_running_loop().call_later(FLAKY, self.answer_flaky, method, path, body)
         elif path.startswith(b"/slow"):
             STATE.in_flight += 1
             STATE.max_in_flight = max(STATE.max_in_flight, STATE.in_flight)
@@ -114,6 +122,21 @@ class Http(asyncio.Protocol):
             if method == b"POST":
                 STATE.record(path, body)
             self.transport.write(OK)
+
+    def answer_flaky(self, method: bytes, path: bytes, body: bytes) -> None:
+        m = TOKEN.search(body)
+        token = m.group(1) if m else b""
+        fail = method == b"POST" and token not in STATE.flaky_seen and len(STATE.flaky_seen) % 5 == 4
+        STATE.flaky_seen.add(token)
+        if fail:
+            STATE.flaky_failures += 1
+            reply = b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n"
+        else:
+            if method == b"POST":
+                STATE.record(path, body)
+            reply = OK
+        if not self.transport.is_closing():
+            self.transport.write(reply)
 
     def answer_slow(self, method: bytes, path: bytes, body: bytes) -> None:
         STATE.in_flight -= 1

@@ -49,7 +49,12 @@ TARGETS = {
     "slow_vs_peer": 6.0,
     "noisy_factor": 1.5,  # healthy listener with black holes beside it: <= 1.5x alone + 2 s
     "noisy_slack_s": 2.0,
+    "ordered_per_s": 50.0,  # deliveries/s to one ordered listener whose receiver answers in ~1 ms
 }
+
+#: The ordered scenario's retry schedule (s): a failed first attempt is retried soon, as a site would set
+#: for an endpoint that fails now and then.
+ORDERED_RETRY_SCHEDULE = [0.02, 0.1, 0.5, 1, 2]
 
 
 @dataclass
@@ -71,6 +76,7 @@ class Profile:
     slow_listeners: int = 10
     noisy_events: int = 300
     noisy_stall: float = 30.0
+    ordered_events: int = 200
     bulk_rows: int = 10_000  # rows of the change-tracking and bulk update() measures
 
 
@@ -79,7 +85,7 @@ PROFILES = {
     "quick": Profile(100, 6, {"durian": 4000, "peer": 300}, (1, 10), (1, 2), 200.0, 600, [10, 1000, 10000], 500),
     "smoke": Profile(10, 2, {"durian": 40, "peer": 20}, (1,), (1,), 50.0, 20, [10, 100], 20, threads=2,
                      stall_seconds=30.0, slow_deliveries={"durian": 40, "peer": 20}, slow_listeners=2,
-                     noisy_events=20, noisy_stall=20.0, bulk_rows=500),
+                     noisy_events=20, noisy_stall=20.0, bulk_rows=500, ordered_events=20),
 }  # fmt: skip
 
 
@@ -413,6 +419,42 @@ def noisy_run(system: System, db: Database, receiver: Receiver, redis_url: str, 
             "hole_attempts": got.get("hole_hits", 0)}  # fmt: skip
 
 
+def ordered_run(system: System, db: Database, receiver: Receiver, redis_url: str, prof: Profile,
+                logfile: str) -> dict[str, Any]:  # fmt: skip
+    """One ordered listener, its receiver failing the first attempt of every 5th event (``/flaky``).
+
+    The events are committed while no worker runs (transactions of 100). Reports deliveries/s from
+    the first receipt to the last, and whether the first successful receipt of each event came in
+    commit order.
+    """
+    flush_redis(redis_url)
+    system.drive(db, "listeners", count=1, url=receiver.url + "/flaky", ordered=True)
+    events = prof.ordered_events
+    system.drive(db, "produce", count=events, batch=100, prefix="o")
+    receiver.reset()
+    env = {**system.environ(db), "BENCH_DURIAN_RETRY_SCHEDULE": json.dumps(ORDERED_RETRY_SCHEDULE)}
+    workers = Workers(system.worker_commands(1, prof.threads), env, logfile)
+    try:
+        got = receiver.wait_for(events, stall=prof.stall_seconds, workers=workers)
+        tokens = receiver.stats(tokens=True)["tokens"]
+    finally:
+        workers.stop()
+    first: list[str] = []
+    for token, _ in tokens:
+        if token not in first:
+            first.append(token)
+    elapsed = max(1e-6, got["last"] - got["first"])
+    return {
+        "events": events,
+        "delivered": got["distinct"],
+        "duplicates": got["count"] - got["distinct"],
+        "first_attempts_failed": got.get("flaky_failures", 0),
+        "in_commit_order": first == [f"o{i}" for i in range(events)],
+        "seconds": elapsed,
+        "deliveries_per_s": got["distinct"] / elapsed,
+    }
+
+
 def latency_run(system: System, db: Database, receiver: Receiver, redis_url: str, prof: Profile,
                 logfile: str) -> dict[str, Any]:  # fmt: skip
     """Commit-to-receipt latency at a fixed offered rate, one listener, one worker process."""
@@ -531,6 +573,12 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                      "sends nothing for update()", ratio(ev["update_hooked_ms"], ev["update_plain_ms"]) + " plain",
                      "1 round trip"))  # fmt: skip
     rows.extend(slow_and_noisy_rows(d, p))
+    o = d.get("ordered")
+    if o:
+        order = "in commit order" if o["in_commit_order"] else "OUT OF ORDER"
+        rows.append((f"ordered listener, {o['events']} events, {o['first_attempts_failed']} first attempts failed "
+                     f"({order}; deliveries/s)", fmt(o["deliveries_per_s"]), "no ordered listeners", "",
+                     f">= {TARGETS['ordered_per_s']:.0f}/s, in order"))  # fmt: skip
     rss = d.get("rss_max_mb")
     if rss:
         rows.append(("worker peak RSS (MB, largest process)", f"{rss:.0f}", fmt(p.get("rss_max_mb"), "", 0), "",
@@ -689,6 +737,9 @@ def measure(system: System, dbs: list[Database], work_db: Database, redis_url: s
     for holes in (0, 3):
         log(f"{system.name}: noisy neighbour, {holes} black-hole listener(s)")
         out.setdefault("noisy", {})[str(holes)] = noisy_run(system, work_db, receiver, redis_url, prof, holes, logfile)
+    if system.name == "durian":  # the peer has no ordered listeners
+        log(f"durian: ordered listener, {prof.ordered_events} events, some first attempts failing")
+        out["ordered"] = ordered_run(system, work_db, receiver, redis_url, prof, logfile)
     out["rss_max_mb"] = rss
     log(f"{system.name}: latency at {prof.latency_rate:.0f} events/s")
     out["latency"] = latency_run(system, work_db, receiver, redis_url, prof, logfile)

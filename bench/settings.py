@@ -4,6 +4,7 @@
 ``BENCH_PG_NAME`` on ``PGHOST:PGPORT`` as ``PGUSER``). Redis comes from ``$REDIS_URL``.
 """
 
+import json
 import os
 
 from bench.databases import database
@@ -39,4 +40,4 @@ LOGGING = {
 # Experiments: BENCH_DURIAN_<NAME>=value overrides DURIAN_<NAME> (integers only).
 for _key, _value in list(os.environ.items()):
     if _key.startswith("BENCH_DURIAN_"):
-        globals()[_key.removeprefix("BENCH_")] = int(_value)
+        globals()[_key.removeprefix("BENCH_")] = json.loads(_value)  # a number, or a list (a retry schedule)

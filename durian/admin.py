@@ -125,10 +125,11 @@ class ListenerAdmin(admin.ModelAdmin):
         "state_and_reason",
         "consecutive_failures",
         "circuit",
+        "ordered",
         "last_success_at",
         "owner",
     )
-    list_filter = ("hook", "state", "payload_format")
+    list_filter = ("hook", "state", "payload_format", "ordered")
     search_fields = ("url", "description", "hook")
     readonly_fields = (
         "masked_secret",

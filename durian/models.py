@@ -109,6 +109,14 @@ class Listener(models.Model):
         validators=[MinValueValidator(0.01), MaxValueValidator(100_000)],
         help_text=_("Most requests per second to this URL. Empty: no limit."),
     )
+    ordered = models.BooleanField(
+        _("ordered"),
+        default=False,
+        help_text=_(
+            "Deliver this listener's events one at a time, in commit order: a failing event holds the ones "
+            "behind it until it succeeds or becomes a dead letter."
+        ),
+    )
     consecutive_failures = models.PositiveIntegerField(_("failures in a row"), default=0, editable=False)
     failing_since = models.DateTimeField(null=True, blank=True, editable=False)
     last_success_at = models.DateTimeField(_("last success"), null=True, blank=True, editable=False)

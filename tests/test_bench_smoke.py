@@ -28,6 +28,10 @@ def test_the_benchmark_smoke_run_prints_its_table_and_writes_its_results(tmp_pat
     assert data["durian"]["latency"]["missing"] == 0
     assert data["durian"]["save"]["sqlite"]["tx1000_round_trips"] == 1  # as the README promises
     assert set(data["durian"]["fanout"]) == {"10", "100"}
+    in_order = data["durian"]["ordered"]
+    assert in_order["delivered"] == in_order["events"] and in_order["in_commit_order"]
+    assert in_order["first_attempts_failed"] >= 1
+    assert "ordered listener, 20 events" in done.stdout
 
 
 def test_the_published_benchmark_table_is_the_one_the_versioned_results_give():

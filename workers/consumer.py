@@ -3,8 +3,10 @@
 One consumer runs in each worker process, under a name unique to the process. It reads new
 entries through the consumer group, reclaims entries that a stopped consumer left pending (and
 deliveries a stopped worker had in flight), matches
-each event against the cached listeners, enqueues the deliveries, and acknowledges the entries only
-after that. It also sweeps the outbox for events that never reached the stream.
+each event against the cached listeners, enqueues the deliveries (or adds them to an ordered
+listener's backlog), and acknowledges the entries only after that. On each pass it starts the
+ordered listeners' lanes that have work due (``durian.pipeline.ordered``). It also sweeps the
+outbox for events that never reached the stream.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import redis
 from django.db import close_old_connections
 
 from durian.conf import settings
-from durian.pipeline import dispatch, queue
+from durian.pipeline import dispatch, ordered, queue
 from durian.pipeline.fanout import hand_off
 from durian.storage import inflight, later, listener_cache, metrics, parked, retention, stream
 from durian.storage.connection import get_redis
@@ -98,11 +100,13 @@ class StreamConsumer:
         self._thread = threading.Thread(target=self.run, name=f"durian-consumer-{self.name}", daemon=True)
 
     def start(self) -> None:
+        ordered.resume()
         self._thread.start()
         logger.info("durian: stream consumer %s started on %s", self.name, settings.STREAM_KEY)
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stop.set()
+        ordered.stop()
         self._thread.join(timeout)
         logger.info("durian: stream consumer %s stopped after %d entries", self.name, self.entries_read)
 
@@ -132,6 +136,7 @@ class StreamConsumer:
                     self._sweep(client)
                 self._handle(client, stream.read(client, self.name, int(settings.BATCH_SIZE), int(settings.BLOCK_MS)))
                 queue_due(client)
+                ordered.start_due(client)
                 failures = 0
             except Exception as exc:  # keep consuming whatever happens; say why
                 failures += 1

@@ -12,7 +12,7 @@ from ..listeners import validate_listener
 from ..models import DeadLetter, Delivery, Listener
 
 #: Listener fields a client may write; the rest is read-only.
-WRITABLE = ("hook", "url", "description", "filters")
+WRITABLE = ("hook", "url", "description", "filters", "ordered")
 
 
 class HookSerializer(serializers.Serializer):

@@ -45,6 +45,8 @@ class ListenerView:
     concurrency: int | None = None
     #: Most requests per second (``None``: no limit).
     rate_limit: float | None = None
+    #: One delivery at a time, in commit order (``durian.pipeline.ordered``).
+    ordered: bool = False
 
     @property
     def active(self) -> bool:
@@ -76,6 +78,7 @@ class ListenerView:
             payload_format=data.get("payload_format", "flat"),
             concurrency=data.get("concurrency"),
             rate_limit=data.get("rate_limit"),
+            ordered=bool(data.get("ordered", False)),
         )
 
 

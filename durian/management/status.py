@@ -11,7 +11,7 @@ from django.db.models import Count, Min
 from ..conf import settings
 from ..core.redact import display_url, printable
 from ..models import DeadLetter, Listener, OutboxEvent
-from ..storage import circuit, stream
+from ..storage import circuit, ordered, stream
 
 
 def gather(client: redis.Redis) -> dict[str, Any]:
@@ -55,6 +55,10 @@ def gather(client: redis.Redis) -> dict[str, Any]:
             }
             for c in circuit.troubled(client)
         ],  # fmt: skip
+        "ordered_lanes": [
+            {"listener": listener_id, "waiting": waiting, "next_at": next_at}
+            for listener_id, (waiting, next_at) in sorted(ordered.backlogs(client).items())
+        ],
         "disabled_listeners": [
             {"id": x.pk, "hook": x.hook, "url": x.display_url, "reason": printable(x.disabled_reason)}
             for x in Listener.objects.filter(state=Listener.State.DISABLED).order_by("pk")
@@ -93,6 +97,12 @@ def render(status: dict[str, Any]) -> list[str]:
     lines.append(f"Listeners with trouble (circuit open, or deliveries held): {len(circuits)}")
     for c in circuits:
         lines.append(f"  listener {c['listener']}: {c['text']}")
+    lanes = status.get("ordered_lanes", [])
+    lines.append(f"Ordered listeners with a backlog: {len(lanes)}")
+    for lane in lanes:
+        when = lane["next_at"]
+        nxt = "now" if when <= time.time() else "at " + time.strftime("%H:%M:%S", time.localtime(when))
+        lines.append(f"  listener {lane['listener']}: {lane['waiting']} waiting, next delivery {nxt}")
     disabled = status["disabled_listeners"]
     lines.append(f"Disabled listeners: {len(disabled)}")
     for x in disabled:

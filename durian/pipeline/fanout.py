@@ -8,7 +8,7 @@ import redis
 
 from ..core.event import Event
 from ..core.recipients import Snapshot, recipients
-from ..storage import listener_cache, stream
+from ..storage import listener_cache, ordered, stream
 from . import queue
 
 
@@ -18,9 +18,25 @@ def fan_out(snapshot: Snapshot, events: Sequence[Event]) -> list[queue.Item]:
 
 
 def hand_off(client: redis.Redis, entries: Sequence[stream.Entry]) -> int:
-    """Fan out a batch of entries, queue the deliveries, then acknowledge. Returns deliveries."""
-    events = [event for _, event in entries if event is not None]
-    items = fan_out(listener_cache.snapshots.get(client), events) if events else []
+    """Fan out a batch of entries, queue the deliveries, then acknowledge. Returns deliveries.
+
+    Deliveries to ordered listeners are not queued: they join their listener's backlog
+    (``durian.storage.ordered``) under their stream entry id, before the entries are acknowledged.
+    """
+    items: list[queue.Item] = []
+    in_order: list[tuple[str, queue.Item, str]] = []
+    if any(event is not None for _, event in entries):
+        snapshot = listener_cache.snapshots.get(client)
+        for entry_id, event in entries:
+            if event is None:
+                continue
+            for listener in recipients(snapshot, event):
+                data = queue.item(event, listener.id)
+                if listener.ordered:
+                    in_order.append((entry_id, data, event.webhook_id(listener.id)))
+                else:
+                    items.append(data)
+    ordered.add(client, in_order)
     queue.send(items)
     stream.ack(client, [entry_id for entry_id, _ in entries])
-    return len(items)
+    return len(items) + len(in_order)

@@ -144,7 +144,7 @@ class Lane:
         self.probing = gate.state == "probe"
         key = f"{settings.KEY_PREFIX}:lane:{listener.id}"
         self.slots = Slots(client, key, limit=concurrency(listener), ttl_ms=_slot_ttl())
-        self.rate = _rate_limiter(client, listener)
+        self.rate = rate_limiter(client, listener)
 
     def next(self) -> Attempt | None:
         with self.lock:
@@ -300,7 +300,7 @@ def _slot_ttl() -> int:
     return int((float(settings.TOTAL_TIMEOUT) + 5.0) * 1000)
 
 
-def _rate_limiter(client: redis.Redis, listener: ListenerView) -> BucketRateLimiter | None:
+def rate_limiter(client: redis.Redis, listener: ListenerView) -> BucketRateLimiter | None:
     rate = listener.rate_limit
     if not rate:
         return None

@@ -49,6 +49,7 @@ def entry(listener: Listener) -> dict[str, Any]:
         "payload_format": listener.payload_format,
         "concurrency": listener.max_in_flight,
         "rate_limit": listener.rate_limit,
+        "ordered": listener.ordered,
     }
 
 

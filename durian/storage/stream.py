@@ -63,7 +63,7 @@ def read(
             raise
         ensure_group(client)
         return []
-    return _entries(reply[0][1]) if reply else []
+    return _entries(reply[0][1], pending=True) if reply else []
 
 
 def claim_stale(client: redis.Redis, consumer: str, min_idle_ms: int, count: int) -> list[Entry]:
@@ -77,7 +77,7 @@ def claim_stale(client: redis.Redis, consumer: str, min_idle_ms: int, count: int
             raise
         ensure_group(client)
         return []
-    return _entries(reply[1])
+    return _entries(reply[1], pending=True)
 
 
 def ack(client: redis.Redis, ids: Iterable[str]) -> int:
@@ -86,10 +86,38 @@ def ack(client: redis.Redis, ids: Iterable[str]) -> int:
     return client.xack(settings.STREAM_KEY, settings.CONSUMER_GROUP, *ids) if ids else 0
 
 
-def _entries(raw: Iterable[tuple[bytes, dict]]) -> list[Entry]:
+def settled_below(client: redis.Redis) -> tuple[int, int] | None:
+    """The lowest entry id the consumer group may still hand off: its oldest pending entry, capped at
+    the one after its last-delivered id. Every entry below it has been handed off and acknowledged.
+
+    One transaction (XINFO GROUPS and XPENDING), so no entry read in between can slip under it.
+    ``None`` when the group does not exist yet. Raises ``redis.RedisError``.
+    """
+    pipe = client.pipeline(transaction=True)
+    pipe.xinfo_groups(settings.STREAM_KEY)
+    pipe.xpending(settings.STREAM_KEY, settings.CONSUMER_GROUP)
+    try:
+        found, pending = pipe.execute()
+    except redis.ResponseError:  # no stream or no group yet
+        return None
+    group = next((g for g in found if _s(g["name"]) == settings.CONSUMER_GROUP), None)
+    if group is None:
+        return None
+    ms, seq = _id(_s(group["last-delivered-id"]))
+    floor = (ms, seq + 1)
+    if pending["pending"]:
+        floor = min(floor, _id(_s(pending["min"])))
+    return floor
+
+
+def _entries(raw: Iterable[tuple[bytes, dict]], pending: bool = False) -> list[Entry]:
+    """Entries of a reply; with ``pending``, one deleted by trimming while pending comes as ``(id, None)``,
+    so that it is acknowledged (else it would stay pending for ever, and hold up ordered listeners)."""
     out: list[Entry] = []
     for entry_id, fields in raw:
         if not fields:  # deleted by trimming while pending
+            if pending:
+                out.append((_s(entry_id), None))
             continue
         try:
             out.append((_s(entry_id), Event.from_fields(fields)))

@@ -103,8 +103,17 @@ class ListenerForm(forms.Form):
         help_text="Optional: most requests per second to this URL. Empty: no limit.",
     )
 
+    ordered = forms.BooleanField(
+        label="Ordered",
+        required=False,
+        help_text=(
+            "Deliver events one at a time, in the order they were saved: a failing event holds the ones "
+            "behind it until it succeeds or becomes a dead letter. Slower: one request at a time."
+        ),
+    )
+
     #: The listener's own fields this form edits (the filters aside).
-    EDITS = ("url", "description", "payload_format", "max_in_flight", "rate_limit")
+    EDITS = ("url", "description", "payload_format", "max_in_flight", "rate_limit", "ordered")
 
     def __init__(
         self,
