@@ -89,7 +89,7 @@ def test_unordered_listener_beside_an_ordered_one_keeps_its_concurrency(worker, 
         assert first_deliveries(in_order) == saved
 
 
-def test_a_paused_ordered_listener_delivers_its_held_events_in_order_on_resume(worker, receiver):
+def test_a_paused_ordered_listener_delivers_its_held_events_in_order_on_resume(worker, receiver, admin_client):
     listener = PersonHook().listener(url=receiver.url, ordered=True, state=Listener.State.PAUSED).save()
     saved = save(10)
     wait_until(lambda: ordered.waiting(_redis(), listener.pk) == 10, 20, "10 events held")
@@ -98,6 +98,7 @@ def test_a_paused_ordered_listener_delivers_its_held_events_in_order_on_resume(w
     out = io.StringIO()
     call_command("durian_status", stdout=out)
     assert f"listener {listener.pk}: 10 waiting, next delivery" in out.getvalue()
+    assert "in commit order; 10 waiting their turn" in admin_client.get("/webhooks/").content.decode()
     listener.state = Listener.State.ACTIVE
     listener.save()
     receiver.wait_for(10, timeout=30)

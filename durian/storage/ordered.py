@@ -29,6 +29,7 @@ from typing import Any
 import redis
 
 from ..conf import settings
+from .connection import get_redis
 
 #: A lane's last member, when nothing is left after it: the listener leaves the set of lanes with work.
 _DONE = """
@@ -188,6 +189,19 @@ def heads(client: redis.Redis, listener_id: int, below: tuple[int, int] | None, 
 def waiting(client: redis.Redis, listener_id: int) -> int:
     """How many deliveries the lane holds (due or not, settled in the stream or not)."""
     return int(client.zcard(_key(listener_id)))
+
+
+def waiting_many(listener_ids: Sequence[int], client: redis.Redis | None = None) -> dict[int, int | None]:
+    """``waiting`` of each listener, in one round trip, for pages: ``None`` each when Redis is unreachable."""
+    if not listener_ids:
+        return {}
+    try:
+        pipe = (client or get_redis("request")).pipeline(transaction=False)
+        for listener_id in listener_ids:
+            pipe.zcard(_key(listener_id))
+        return {i: int(n) for i, n in zip(listener_ids, pipe.execute(), strict=True)}
+    except redis.RedisError:
+        return dict.fromkeys(listener_ids)
 
 
 def done(client: redis.Redis, listener_id: int, token: str, name: str) -> bool:

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_http_methods
 
 from ..models import Listener
 from ..registry import hooks
-from ..storage import circuit, stats
+from ..storage import circuit, ordered, stats
 from . import access
 from .feedback import tell
 from .forms import ListenerForm
@@ -40,10 +40,12 @@ def listener_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(queryset, PER_PAGE).get_page(request.GET.get("page"))
     listeners = list(page.object_list)
     circuits = circuit.describe(x.pk for x in listeners)
+    backlogs = ordered.waiting_many([x.pk for x in listeners if x.ordered])
     since = timezone.now() - datetime.timedelta(hours=HEALTH_WINDOW_HOURS)
     figures = stats.for_listeners(listeners, since)
     for x in listeners:
         x.circuit_text = circuits.get(x.pk, "")
+        x.backlog = backlogs.get(x.pk)  # an ordered listener's deliveries waiting their turn
         x.health = figures[x.pk]  # the card's success rate, dead letters and badge
         x.hook_gone = x.hook not in hooks
     context = {
