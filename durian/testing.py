@@ -205,7 +205,7 @@ class Receiver:
         """JSON bodies of the delivered requests."""
         return [r.json() for r in self.delivered]
 
-    def wait_for(self, count: int, timeout: float = 10.0, delivered: bool = True) -> list[Request]:
+    def wait_for(self, count: int, timeout: float = 30.0, delivered: bool = True) -> list[Request]:
         """Wait until ``count`` requests (2xx only, unless ``delivered=False``) have arrived."""
         deadline = time.monotonic() + timeout
         with self._cond:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
@@ -32,6 +35,17 @@ def no_network_touched(loopback_only):
     yield
     refused = loopback_only[before:]
     assert not refused, f"this test tried to reach the network: {refused!r}"
+
+
+@pytest.fixture(autouse=True)
+def no_stream_consumer_left_behind():
+    """A test's worker takes its stream consumer with it: one left running would hand this test's
+    events to the queue behind its back (and the next test's)."""
+    yield
+    deadline = time.monotonic() + 15
+    while left := [t.name for t in threading.enumerate() if t.name.startswith("durian-consumer-")]:
+        assert time.monotonic() < deadline, f"stream consumer thread(s) still running after the test: {left}"
+        time.sleep(0.05)
 
 
 @pytest.fixture

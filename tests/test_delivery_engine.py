@@ -7,6 +7,7 @@ import pytest
 from django.db import transaction
 
 from durian.models import DeadLetter, Delivery
+from durian.pipeline import lanes
 from durian.storage import circuit
 from durian.storage.connection import get_redis
 from durian.testing import BlackHole, Receiver
@@ -62,6 +63,7 @@ def test_the_circuit_opens_holds_probes_and_closes(worker, settings):
     seen = circuit.state(client, [listener.pk])[listener.pk]
     assert seen.describe().startswith(("circuit open until", "circuit half-open"))
     wait_until(lambda: circuit.state(client, [listener.pk])[listener.pk].waiting > 0, what="deliveries held")
+    wait_until(lambda: lanes.in_flight() == 0, what="the requests on the wire when it opened to end")
     at_open = Delivery.objects.filter(ok=False).count()
     assert at_open < 30  # the requests in flight when it opened, not one per event
     time.sleep(3.5)  # cooling periods of 1 s then 2 s: a probe after each, nothing else

@@ -81,6 +81,7 @@ _lock = threading.Lock()
 _pools: dict[tuple[int, str], ThreadPoolExecutor] = {}
 _local: dict[int, int] = defaultdict(int)  # listener id -> requests in flight in this process
 _answered: dict[int, float] = {}  # listener id -> when a request to it last ended (monotonic)
+_opened: dict[int, float] = {}  # listener id -> until when a lane of this process saw its circuit open
 
 
 def pool(kind: str) -> ThreadPoolExecutor:
@@ -142,12 +143,16 @@ class Lane:
         self.stop_until = 0.0  # the circuit opened: hold the rest until then
         self.fails_seen = gate.fails > 0
         self.probing = gate.state == "probe"
+        if gate.state == "closed":  # Redis is the truth (staff may have closed it): forget what lanes saw
+            _opened.pop(listener.id, None)
         key = f"{settings.KEY_PREFIX}:lane:{listener.id}"
         self.slots = Slots(client, key, limit=concurrency(listener), ttl_ms=_slot_ttl())
         self.rate = rate_limiter(client, listener)
 
     def next(self) -> Attempt | None:
         with self.lock:
+            if not self.stop_until and _opened.get(self.listener.id, 0.0) > time.time():
+                self.stop_until = _opened[self.listener.id]  # another lane saw the circuit open: stop too
             if self.stop_until or not self.todo:
                 return None
             attempt = self.todo.popleft()
@@ -166,10 +171,12 @@ class Lane:
             self.fails_seen = True
             until = circuit.down(self.client, self.listener.id)
             if until:
+                _opened[self.listener.id] = until
                 with self.lock:
                     self.stop_until = until
         elif self.fails_seen or self.probing:
             self.fails_seen = False
+            _opened.pop(self.listener.id, None)
             circuit.up(self.client, self.listener.id)
         if outcome.gone:
             with self.lock:

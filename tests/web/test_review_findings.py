@@ -333,12 +333,13 @@ def test_the_admin_listener_filter_is_a_box_not_a_list_of_every_url(as_staff, al
         Listener(hook="person", url=f"https://client.test/{'x' * 200}/{i}", owner=alice) for i in range(50)
     )
     for listener in listeners[:2]:
-        dead_letter(listener, webhook_id=f"w{listener.pk}")
+        dead_letter(listener, webhook_id=f"msg_dead_letter_of_listener_{listener.pk}_")
     page = text(as_staff.get("/admin/durian/deadletter/"))
     sidebar = page.split('id="changelist-filter"')[1].split("</nav>")[0]
     assert "x" * 200 not in sidebar and 'name="listener"' in sidebar
     filtered = text(as_staff.get(f"/admin/durian/deadletter/?listener={listeners[0].pk}"))
-    assert f"w{listeners[0].pk}" in filtered and f"w{listeners[1].pk}" not in filtered
+    assert f"msg_dead_letter_of_listener_{listeners[0].pk}_" in filtered
+    assert f"msg_dead_letter_of_listener_{listeners[1].pk}_" not in filtered
 
 
 # -- 17 and 18. signing secrets -------------------------------------------------------------------------------
