@@ -6,6 +6,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -67,18 +68,29 @@ def start_example(tmp_path: Path, port: int) -> tuple[subprocess.Popen, list[str
             break
         lines.append(line)
         if "stops everything" in line:
+            # Keep reading, as a terminal does: a full pipe would block the launcher and its children.
+            threading.Thread(target=lambda: lines.extend(launcher.stdout), daemon=True).start()
             return launcher, lines
     launcher.kill()
     raise AssertionError("".join(lines[-40:]))
 
 
+def stopped(launcher: subprocess.Popen, lines: list[str], timeout: float = 60) -> int:
+    """The launcher's exit code once it stopped (it was sent SIGTERM); what it said if it did not."""
+    try:
+        return launcher.wait(timeout)
+    except subprocess.TimeoutExpired:
+        launcher.kill()
+        raise AssertionError(f"still running {timeout:.0f} s after SIGTERM:\n" + "".join(lines[-40:])) from None
+
+
 def test_sigterm_to_the_example_launcher_stops_every_child_and_frees_the_port(tmp_path):
     port = free_port()
-    launcher, _ = start_example(tmp_path, port)
+    launcher, lines = start_example(tmp_path, port)
     children = descendants(launcher.pid)
     assert children and port_open(port)
     launcher.send_signal(signal.SIGTERM)
-    assert launcher.wait(60) == 0
+    assert stopped(launcher, lines) == 0
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline and (any(alive(p) for p in children) or port_open(port)):
         time.sleep(0.2)
@@ -99,4 +111,4 @@ def test_a_busy_port_is_announced_with_the_url_used_instead(tmp_path):
             assert int(match.group(1)) != taken
         finally:
             launcher.send_signal(signal.SIGTERM)
-            launcher.wait(60)
+            stopped(launcher, lines)
