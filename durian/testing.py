@@ -110,6 +110,9 @@ class Receiver:
             def do_POST(self) -> None:  # noqa: N802
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
+                if len(body) < length:  # the sender stopped mid-body (killed): no request to answer
+                    self.close_connection = True
+                    return
                 req = Request(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
                 response = receiver._next()
                 receiver._begin()
