@@ -6,15 +6,9 @@ from collections.abc import Sequence
 
 import redis
 
-from ..core.event import Event
-from ..core.recipients import Snapshot, recipients
+from ..core.recipients import recipients
 from ..storage import listener_cache, ordered, stream
 from . import queue
-
-
-def fan_out(snapshot: Snapshot, events: Sequence[Event]) -> list[queue.Item]:
-    """One delivery item per (event, listener that receives it)."""
-    return [queue.item(event, listener.id) for event in events for listener in recipients(snapshot, event)]
 
 
 def hand_off(client: redis.Redis, entries: Sequence[stream.Entry]) -> int:
