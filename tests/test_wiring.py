@@ -160,3 +160,25 @@ def test_the_admin_form_refuses_an_unregistered_hook(staff_client):
     )
     assert response.status_code == 200
     assert "No hook named 'nope' is registered." in html.unescape(response.content.decode())
+
+
+def test_a_process_that_never_loaded_the_actors_knows_the_queues_it_sends_deliveries_to(redis_client):
+    """A web process or a command queues deliveries without importing the worker's actors; its
+    broker must still know those queues, or ``flush_all()`` in a project's tests leaves them full."""
+    from dramatiq.brokers.redis import RedisBroker
+
+    from durian.pipeline import queue
+
+    previous = dramatiq.get_broker()
+    fresh = RedisBroker(client=redis_client)  # as a process sees it before any actor is declared
+    dramatiq.set_broker(fresh)
+    try:
+        event = Event(hook="person", payload={"name": "Web", "address": ""})
+        queue.send([item(event, 1)])
+        queue.send([item(event, 2)], retry=True)
+        assert {durian_settings.QUEUE_NAME, queue.retry_queue_name()} <= fresh.get_declared_queues()
+        fresh.flush_all()
+        assert redis_client.hlen(f"dramatiq:{durian_settings.QUEUE_NAME}.msgs") == 0
+        assert redis_client.hlen(f"dramatiq:{queue.retry_queue_name()}.msgs") == 0
+    finally:
+        dramatiq.set_broker(previous)

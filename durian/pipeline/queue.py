@@ -62,11 +62,16 @@ def send(items: Sequence[Item], delay_ms: int | None = None, retry: bool = False
         later.add(get_redis("worker"), items, time.time() + delay_ms / 1000, retry)
         return
     broker = dramatiq.get_broker()
+    queue_name = retry_queue_name() if retry else settings.QUEUE_NAME
+    # Declared here too, not only where the actor is: a process that queues without having loaded
+    # the worker's actors (a web process, a command) still knows the queue, so its broker's
+    # ``flush_all()``, ``join()`` and metrics see it. Idempotent, and a set lookup once declared.
+    broker.declare_queue(queue_name)
     size = max(1, int(settings.DELIVERY_BATCH_SIZE))
     items = sorted(items, key=lambda data: data["listener"])  # stable: commit order within a listener
     for i in range(0, len(items), size):
         message: dramatiq.Message[Any] = dramatiq.Message(
-            queue_name=retry_queue_name() if retry else settings.QUEUE_NAME,
+            queue_name=queue_name,
             actor_name=ACTOR_NAME,
             args=(list(items[i : i + size]),),
             kwargs={},
