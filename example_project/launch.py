@@ -50,14 +50,22 @@ def _stop(signum: int, frame: object) -> None:
     raise Stop(signal.Signals(signum).name)
 
 
-def stop_children(children: list[subprocess.Popen]) -> None:
-    """Stop each child's whole process group (a worker's own processes too), then wait for it."""
+def stop_children(children: list[subprocess.Popen], grace: float = 15.0) -> None:
+    """Stop each child's whole process group (a worker's own processes too), then wait for them.
+
+    They stop side by side: ``grace`` seconds in all, not per child, before what is still running
+    is killed, so Ctrl-C never waits for one child after another.
+    """
     for child in reversed(children):
         _signal_group(child, signal.SIGTERM)
+    deadline = time.monotonic() + grace
     for child in children:
         try:
-            child.wait(15)
+            child.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
+            pass
+    for child in children:
+        if child.poll() is None:
             _signal_group(child, signal.SIGKILL)
             child.wait(5)
 
