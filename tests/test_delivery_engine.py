@@ -49,12 +49,19 @@ def test_black_hole_listeners_do_not_delay_a_healthy_one(worker, receiver, setti
         assert {r.json()["name"] for r in receiver.delivered} == {f"p{i}" for i in range(100)}
 
 
-def test_the_circuit_opens_holds_probes_and_closes(worker, settings):
+def test_the_circuit_opens_holds_probes_and_closes(worker, settings, caplog):
     settings.DURIAN_CIRCUIT_FAILURES = 3
     settings.DURIAN_CIRCUIT_COOLING = 1.0
     settings.DURIAN_RETRY_SCHEDULE = [0.2] * 20
     port = free_port()  # nothing listens there yet: connections are refused
-    listener = PersonHook().listener(url=f"http://127.0.0.1:{port}/hook").save()
+    url = f"http://127.0.0.1:{port}/hook"
+    listener = PersonHook().listener(url=url).save()
+
+    def attempts() -> int:
+        """Attempts made so far, counted when made: each logs a line as it ends, before its lane
+        counts it done (its delivery record is stored later, by the thread that runs the message)."""
+        return sum(1 for r in list(caplog.records) if r.name == "durian.delivery" and url in r.getMessage())
+
     for i in range(30):
         Person.objects.create(name=f"p{i}")
 
@@ -64,11 +71,13 @@ def test_the_circuit_opens_holds_probes_and_closes(worker, settings):
     assert seen.describe().startswith(("circuit open until", "circuit half-open"))
     wait_until(lambda: circuit.state(client, [listener.pk])[listener.pk].waiting > 0, what="deliveries held")
     wait_until(lambda: lanes.in_flight() == 0, what="the requests on the wire when it opened to end")
-    at_open = Delivery.objects.filter(ok=False).count()
+    at_open = attempts()
     assert at_open < 30  # the requests in flight when it opened, not one per event
     time.sleep(3.5)  # cooling periods of 1 s then 2 s: a probe after each, nothing else
-    probes = Delivery.objects.filter(ok=False).count() - at_open
+    probes = attempts() - at_open
     assert 1 <= probes <= 3, f"{probes} attempts made while the circuit was open"
+    made = at_open + probes
+    wait_until(lambda: Delivery.objects.filter(ok=False).count() >= made, what="a delivery record of each attempt")
 
     with Receiver(port=port) as receiver:  # the endpoint comes back
         receiver.wait_for(30, timeout=60)
@@ -168,3 +177,33 @@ def test_a_paused_listener_keeps_events_only_for_the_retention_period(worker, re
     receiver.wait_for(1)
     time.sleep(1)
     assert [r.json()["name"] for r in receiver.delivered] == ["new"]
+
+
+def test_a_lane_that_read_the_circuit_before_another_lane_saw_it_open_posts_nothing(redis_client, settings):
+    """A message checks its circuits, then may wait for a thread; meanwhile another lane of the
+    process sees the circuit open. The older "closed" must not undo what that lane saw."""
+    from durian.core.event import Event
+    from durian.core.outcome import Outcome
+    from durian.core.recipients import ListenerView
+    from durian.pipeline.attempts import Attempt
+
+    view = ListenerView(7, "person", "http://127.0.0.1:9/hook", ("whsec_x",), "active", {})
+    refused = Outcome(False, error="connection refused by 127.0.0.1:9")
+
+    def attempt(i: int) -> Attempt:
+        return Attempt(Event(hook="person", payload={"name": f"p{i}"}), view)
+
+    settings.DURIAN_CIRCUIT_FAILURES = 3
+    read_before = circuit.check(redis_client, [view.id])[view.id]
+    assert read_before.state == "closed"
+    opener = lanes.Lane(view, [attempt(i) for i in range(3)], read_before, redis_client)
+    for _ in range(3):  # DURIAN_CIRCUIT_FAILURES refused connections in a row: it opens
+        opener.settle(opener.next(), refused)
+    assert circuit.state(redis_client, [view.id])[view.id].state == "open"
+
+    late = lanes.Lane(view, [attempt(9)], read_before, redis_client)
+    assert late.next() is None  # it holds its item, as the open circuit says
+
+    circuit.reset(redis_client, view.id)  # staff close it: a gate read now says so, and lanes post again
+    read_after = circuit.check(redis_client, [view.id])[view.id]
+    assert lanes.Lane(view, [attempt(10)], read_after, redis_client).next() is not None

@@ -81,7 +81,8 @@ _lock = threading.Lock()
 _pools: dict[tuple[int, str], ThreadPoolExecutor] = {}
 _local: dict[int, int] = defaultdict(int)  # listener id -> requests in flight in this process
 _answered: dict[int, float] = {}  # listener id -> when a request to it last ended (monotonic)
-_opened: dict[int, float] = {}  # listener id -> until when a lane of this process saw its circuit open
+# listener id -> (until when, seen when): a lane of this process saw the listener's circuit open
+_opened: dict[int, tuple[float, float]] = {}
 
 
 def pool(kind: str) -> ThreadPoolExecutor:
@@ -114,6 +115,18 @@ def _give_local(listener_id: int, n: int = 1) -> None:
         _local[listener_id] -= n
 
 
+def _forget_opened(listener_id: int, read_at: float | None = None) -> None:
+    """Forget that a lane saw the circuit open: it answered, or a gate read since says closed.
+
+    A gate read before the lane saw it open (a message checked its circuits, then waited for a
+    thread) is older news, and changes nothing.
+    """
+    with _lock:
+        seen = _opened.get(listener_id)
+        if seen is not None and (read_at is None or seen[1] < read_at):
+            del _opened[listener_id]
+
+
 def in_flight() -> int:
     """Requests in flight in this process now (all listeners)."""
     with _lock:
@@ -143,16 +156,17 @@ class Lane:
         self.stop_until = 0.0  # the circuit opened: hold the rest until then
         self.fails_seen = gate.fails > 0
         self.probing = gate.state == "probe"
-        if gate.state == "closed":  # Redis is the truth (staff may have closed it): forget what lanes saw
-            _opened.pop(listener.id, None)
+        if gate.state == "closed":  # Redis is the truth (staff may have closed it), once read after what lanes saw
+            _forget_opened(listener.id, gate.read_at)
         key = f"{settings.KEY_PREFIX}:lane:{listener.id}"
         self.slots = Slots(client, key, limit=concurrency(listener), ttl_ms=_slot_ttl())
         self.rate = rate_limiter(client, listener)
 
     def next(self) -> Attempt | None:
         with self.lock:
-            if not self.stop_until and _opened.get(self.listener.id, 0.0) > time.time():
-                self.stop_until = _opened[self.listener.id]  # another lane saw the circuit open: stop too
+            until, _ = _opened.get(self.listener.id, (0.0, 0.0))
+            if not self.stop_until and until > time.time():
+                self.stop_until = until  # another lane saw the circuit open: stop too
             if self.stop_until or not self.todo:
                 return None
             attempt = self.todo.popleft()
@@ -171,12 +185,12 @@ class Lane:
             self.fails_seen = True
             until = circuit.down(self.client, self.listener.id)
             if until:
-                _opened[self.listener.id] = until
+                _opened[self.listener.id] = (until, time.time())
                 with self.lock:
                     self.stop_until = until
         elif self.fails_seen or self.probing:
             self.fails_seen = False
-            _opened.pop(self.listener.id, None)
+            _forget_opened(self.listener.id)
             circuit.up(self.client, self.listener.id)
         if outcome.gone:
             with self.lock:

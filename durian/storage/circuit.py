@@ -77,6 +77,8 @@ class Gate:
     state: str  # closed, open, probing (another worker probes), probe (this worker probes)
     until: float = 0.0
     fails: int = 0
+    #: When it was read (epoch seconds, taken before the round trip): what happened after may differ.
+    read_at: float = 0.0
 
     @property
     def closed(self) -> bool:
@@ -124,7 +126,7 @@ def check(client: redis.Redis, listener_ids: Iterable[int]) -> dict[int, Gate]:
         pipe.eval(_CHECK, 1, key(listener_id), now, _probe_lease())
     gates = {}
     for listener_id, (state, until, fails) in zip(ids, pipe.execute(), strict=True):
-        gates[listener_id] = Gate(_text(state), float(until), int(fails))
+        gates[listener_id] = Gate(_text(state), float(until), int(fails), now)
     return gates
 
 
