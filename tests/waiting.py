@@ -45,6 +45,9 @@ def pipeline_state() -> dict[str, object]:
     for name in client.scan_iter("dramatiq:*.msgs"):
         if b".XQ." not in name and (n := client.hlen(name)):
             state[name.decode().removeprefix("dramatiq:").removesuffix(".msgs")] = n
+    taken = dramatiq_taken(client)
+    if taken:
+        state["dramatiq_taken"] = taken
     state["in_flight_records"] = inflight.count(client)
     state["kept_for_later"] = later.count(client)
     state["parked"] = sum(parked.count(client, i) for i in parked.listeners(client))
@@ -53,9 +56,27 @@ def pipeline_state() -> dict[str, object]:
     return state
 
 
+def dramatiq_taken(client) -> dict[str, str]:
+    """Where Dramatiq's Redis broker has the messages not waiting in a queue: for each queue, how
+    many each worker identity took (its ``__acks__`` set), and how long ago that identity last beat.
+    A live worker that keeps beating never gives back a message it took and lost track of."""
+    beats = {m.decode(): s for m, s in client.zrange("dramatiq:__heartbeats__", 0, -1, withscores=True)}
+    now_ms = time.time() * 1000
+    out = {}
+    for key in client.scan_iter("dramatiq:__acks__.*"):
+        worker, _, queue = key.decode().removeprefix("dramatiq:__acks__.").partition(".")
+        if n := client.scard(key):
+            beat = beats.get(worker)
+            since = f"beat {(now_ms - beat) / 1000:.1f} s ago" if beat is not None else "no heartbeat"
+            out[f"{queue} by {worker[:8]}"] = f"{n} ({since})"
+    return out
+
+
 def nothing_in_flight() -> bool:
     """Nothing is left that could still reach a receiver (a late repeat, say): no outbox row, no
     stream entry pending in the consumer group, no Dramatiq message queued, delayed or running, no
     delivery handed on in flight or kept for a retry. (A paused listener's parked events wait for it.)"""
     state = pipeline_state()
-    return not any(v for k, v in state.items() if k not in {"dead_letters", "circuits", "stream_lag", "parked"})
+    return not any(
+        v for k, v in state.items() if k not in {"dead_letters", "circuits", "stream_lag", "parked", "dramatiq_taken"}
+    )
