@@ -34,7 +34,8 @@ DEFAULTS: dict[str, Any] = {
     # How many stream entries a consumer reads at once, and how long it blocks waiting (ms).
     "BATCH_SIZE": 200,
     "BLOCK_MS": 1000,
-    # Entries pending this long (ms) in a consumer that stopped are reclaimed by another one.
+    # Entries pending this long (ms) in a consumer that stopped are reclaimed by another one; a
+    # deliver message a worker took this long ago and never started goes back to its queue.
     "CLAIM_IDLE_MS": 60_000,
     # How often (seconds) each worker sweeps the outbox, and how old (seconds) an outbox row must be
     # before the sweep relays it (younger rows are still being relayed by the process that wrote them).

@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Sequence
 
+import dramatiq
 import redis
 from django.db import close_old_connections
 
@@ -27,6 +28,8 @@ from durian.pipeline import dispatch, ordered, queue
 from durian.pipeline.fanout import hand_off
 from durian.storage import inflight, later, listener_cache, metrics, parked, retention, stream
 from durian.storage.connection import get_redis
+
+from .taken import taken
 
 logger = logging.getLogger("durian.workers")
 
@@ -93,8 +96,9 @@ class StreamConsumer:
 
     max_backoff = 2.0
 
-    def __init__(self, name: str | None = None) -> None:
+    def __init__(self, name: str | None = None, broker: dramatiq.Broker | None = None) -> None:
         self.name = name or consumer_name()
+        self.broker = broker  # whose messages taken and lost track of go back (``workers.taken``)
         self.entries_read = 0  # handed on since start (said in the log when it stops)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self.run, name=f"durian-consumer-{self.name}", daemon=True)
@@ -130,6 +134,8 @@ class StreamConsumer:
                         stream.claim_stale(client, self.name, int(settings.CLAIM_IDLE_MS), int(settings.BATCH_SIZE)),
                     )
                     requeue_orphans(client)
+                    if self.broker is not None:
+                        taken.give_back(self.broker, int(settings.CLAIM_IDLE_MS))
                 if now >= next_sweep:
                     next_sweep = now + float(settings.SWEEP_INTERVAL)
                     stream.beat(client, self.name)

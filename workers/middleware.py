@@ -9,6 +9,8 @@ import dramatiq
 
 from durian.conf import settings
 
+from .taken import taken
+
 logger = logging.getLogger("durian.workers")
 
 
@@ -38,8 +40,22 @@ class StreamConsumerMiddleware(dramatiq.Middleware):
         # registry is ready; the consumer needs the models.
         from .consumer import StreamConsumer
 
-        self.consumer = StreamConsumer()
+        self.consumer = StreamConsumer(broker=broker)
         self.consumer.start()
+
+    # What this process has in hand, so that its stream consumer gives back only the messages it
+    # took and lost track of (``workers.taken``).
+    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
+        taken.hold(message)
+
+    def before_delay_message(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
+        taken.hold(message)
+
+    def after_ack(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
+        taken.release(message)
+
+    def after_nack(self, broker: dramatiq.Broker, message: dramatiq.Message) -> None:
+        taken.release(message)
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: dramatiq.Worker) -> None:
         if self.consumer is not None:
