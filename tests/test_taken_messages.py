@@ -51,3 +51,20 @@ def test_a_message_in_hand_is_never_given_back_however_long_it_runs(redis_client
     record.release(running)  # acknowledged: out of the set, nothing to give back
     broker.do_ack(durian_settings.QUEUE_NAME, running.options["redis_message_id"])
     assert record.give_back(broker, idle_ms=0) == 0
+
+
+def test_a_message_waiting_in_the_worker_s_queue_for_a_thread_is_not_given_back(redis_client):
+    from dramatiq.broker import MessageProxy
+    from dramatiq.worker import _WorkQueueItem
+
+    broker = dramatiq.get_broker()
+    if not hasattr(broker, "broker_id"):
+        pytest.skip("only Dramatiq's Redis broker keeps sets of messages taken")
+    (waiting,) = take(broker, 1)
+    worker = dramatiq.Worker(broker, worker_threads=1)  # not started: its work queue is all we need
+    worker.work_queue.put(_WorkQueueItem(0, MessageProxy(waiting)))  # as its consumer thread puts it
+    record = Taken()
+    record.watch(worker)
+    assert record.give_back(broker, idle_ms=0) == 0
+    worker.work_queue.get()  # a thread took it... and the process lost it: it goes back
+    assert record.give_back(broker, idle_ms=0) == 1

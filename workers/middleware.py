@@ -40,6 +40,7 @@ class StreamConsumerMiddleware(dramatiq.Middleware):
         # registry is ready; the consumer needs the models.
         from .consumer import StreamConsumer
 
+        taken.watch(worker)
         self.consumer = StreamConsumer(broker=broker)
         self.consumer.start()
 

@@ -8,9 +8,10 @@ rebuilds a consumer after an error with messages it had prefetched. Such a messa
 until the worker stops, which can be days.
 
 So each worker looks at its own sets on every claim pass of its stream consumer. A message taken
-``DURIAN_CLAIM_IDLE_MS`` ago or more, which this process has neither started nor delayed, goes
-back to its queue, as Dramatiq's ``requeue`` does at shutdown. A message that was merely waiting that
-long for a thread then runs twice, and its idempotency keys make the second run a no-op.
+``DURIAN_CLAIM_IDLE_MS`` ago or more that this process does not have in hand (waiting in its work
+queue, started, or delayed) goes back to its queue, as Dramatiq's ``requeue`` does at shutdown.
+Should one that was only passing from a fetch to the work queue be given back all the same, it
+runs twice, and its idempotency keys make the second run a no-op.
 
 Other brokers have no such sets (RabbitMQ redelivers what a closed channel held): nothing to do there.
 """
@@ -26,18 +27,29 @@ import dramatiq
 logger = logging.getLogger("durian.workers")
 
 
-def _message_id(message: dramatiq.Message) -> str | None:
-    return message.options.get("redis_message_id")
+def _message_id(message: dramatiq.Message | None) -> str | None:
+    return None if message is None else message.options.get("redis_message_id")
 
 
 class Taken:
-    """The messages this process has in hand (started or delayed, not yet acknowledged), and the
-    ones its sets hold that it does not: given back once taken for too long."""
+    """The messages this process has in hand (waiting for a thread, started or delayed, not yet
+    acknowledged), and the ones its sets hold that it does not: given back once taken for too long."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._in_hand: set[str] = set()
         self._unknown_since: dict[tuple[str, str], float] = {}  # (queue, message id) -> first seen
+        self._worker: dramatiq.Worker | None = None
+
+    def watch(self, worker: dramatiq.Worker) -> None:
+        """Count the messages waiting in ``worker``'s work queue for a thread as in hand too."""
+        self._worker = worker
+
+    def _waiting(self) -> set[str]:
+        """Messages fetched and waiting for a thread (Dramatiq's ``Worker.work_queue``, whose items
+        carry their ``message``); none if a later Dramatiq keeps them otherwise."""
+        items = list(getattr(getattr(self._worker, "work_queue", None), "queue", ()))
+        return {mid for item in items if (mid := _message_id(getattr(item, "message", None))) is not None}
 
     def hold(self, message: dramatiq.Message) -> None:
         """A worker thread started it, or the consumer delayed it (Dramatiq's hooks say so)."""
@@ -66,6 +78,7 @@ class Taken:
             taken = {m.decode() if isinstance(m, bytes) else m for m in broker.client.smembers(key)}
             with self._lock:
                 lost = taken - self._in_hand
+            lost -= self._waiting()
             due = []
             for mid in lost:
                 since = seen[(queue, mid)] = self._unknown_since.get((queue, mid), now)
