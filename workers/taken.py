@@ -73,12 +73,15 @@ class Taken:
         now = time.monotonic()
         seen: dict[tuple[str, str], float] = {}
         given = 0
-        for queue in sorted(broker.get_declared_queues() | broker.get_declared_delay_queues()):
-            key = f"{broker.namespace}:__acks__.{broker.broker_id}.{queue}"
-            taken = {m.decode() if isinstance(m, bytes) else m for m in broker.client.smembers(key)}
-            with self._lock:
-                lost = taken - self._in_hand
-            lost -= self._waiting()
+        queues = sorted(broker.get_declared_queues() | broker.get_declared_delay_queues())
+        pipe = broker.client.pipeline(transaction=False)  # every set in one round trip
+        for queue in queues:
+            pipe.smembers(f"{broker.namespace}:__acks__.{broker.broker_id}.{queue}")
+        sets = pipe.execute()
+        with self._lock:
+            in_hand = self._in_hand | self._waiting()
+        for queue, members in zip(queues, sets, strict=True):
+            lost = {m.decode() if isinstance(m, bytes) else m for m in members} - in_hand
             due = []
             for mid in lost:
                 since = seen[(queue, mid)] = self._unknown_since.get((queue, mid), now)
