@@ -65,7 +65,9 @@ class Durian:
         if not on and "person" in hooks:
             hooks.unregister("person")
 
-    def listeners(self, count: int, url: str, holes: int = 0, ordered: bool = False) -> None:
+    def listeners(
+        self, count: int, url: str, holes: int = 0, ordered: bool = False, max_in_flight: int | None = None
+    ) -> None:
         from django.db import transaction
 
         from durian.models import Listener
@@ -76,7 +78,8 @@ class Durian:
         Listener.objects.all().delete()
         with transaction.atomic():
             for i, target in enumerate(targets(count, url, holes)):
-                PersonHook().listener(url=f"{target}/l{i}", ordered=ordered).save()
+                extra = {"max_in_flight": max_in_flight} if max_in_flight else {}
+                PersonHook().listener(url=f"{target}/l{i}", ordered=ordered, **extra).save()
         cache.rebuild(get_redis("worker"))
 
     def redis_url(self) -> str:

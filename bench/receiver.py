@@ -41,6 +41,7 @@ class State:
         self.seen: set[tuple[bytes, bytes]] = set()  # (path, token): one listener's copy of one event
         self.in_flight = 0
         self.max_in_flight = 0
+        self.busy_seconds = 0.0  # sum of the slow path's request durations: mean in flight = busy / elapsed
         self.hole_hits = 0
         self.flaky_seen: set[bytes] = set()
         self.flaky_failures = 0
@@ -66,6 +67,7 @@ class State:
             "first": self.first,
             "last": self.last,
             "max_in_flight": self.max_in_flight,
+            "busy_seconds": self.busy_seconds,
             "hole_hits": self.hole_hits,
             "flaky_failures": self.flaky_failures,
         }
@@ -140,6 +142,7 @@ class Http(asyncio.Protocol):
 
     def answer_slow(self, method: bytes, path: bytes, body: bytes) -> None:
         STATE.in_flight -= 1
+        STATE.busy_seconds += SLOW
         if method == b"POST":
             STATE.record(path, body)
         if not self.transport.is_closing():

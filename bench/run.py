@@ -350,16 +350,35 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+def commandstats(url: str) -> dict[str, int]:
+    """Calls of each Redis command since the server started (``INFO commandstats``)."""
+    import redis
+
+    stats = redis.Redis.from_url(url).info("commandstats")
+    return {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()}
+
+
+#: Commands left out of "Redis commands per delivery": the producer's and the measurement's own.
+NOT_DELIVERY_COMMANDS = {"xadd", "info", "multi", "exec"}
+
+
+def command_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, int]:
+    return {k: after.get(k, 0) - before.get(k, 0) for k in after if after.get(k, 0) - before.get(k, 0) > 0}
+
+
 def throughput_run(system: System, db: Database, receiver: Receiver, redis_url: str, prof: Profile,
                    listeners: int, processes: int, logfile: str, path: str = "",
-                   deliveries: int | None = None) -> dict[str, Any]:  # fmt: skip
+                   deliveries: int | None = None, max_in_flight: int | None = None) -> dict[str, Any]:  # fmt: skip
     """How fast fresh workers drain a committed burst: deliveries per second, first to last receipt.
 
     The burst is committed while no worker runs (transactions of 100 saves), so the figure is the
-    workers' and not the producer's; the workers' CPU time per delivery is measured alongside.
+    workers' and not the producer's. Measured alongside: the workers' CPU time per delivery and
+    Redis commands per delivery (``INFO commandstats``), both less the idle rate measured after the
+    burst (the stream consumer's polling), and, for the slow receiver, requests in flight.
     """
     flush_redis(redis_url)
-    system.drive(db, "listeners", count=listeners, url=receiver.url + path)
+    extra = {"max_in_flight": max_in_flight} if max_in_flight and system.name == "durian" else {}
+    system.drive(db, "listeners", count=listeners, url=receiver.url + path, **extra)
     events = max(1, (deliveries or prof.throughput_deliveries[system.name]) // listeners)
     produced = system.drive(db, "produce", count=events, batch=100, prefix="t")
     receiver.reset()
@@ -371,13 +390,28 @@ def throughput_run(system: System, db: Database, receiver: Receiver, redis_url: 
                 raise RuntimeError(f"{system.name} workers delivered nothing within 60 s (see {logfile})")
             time.sleep(0.01)
         pids = [pid for p in workers.procs for pid in descendants(p.pid)]
-        cpu_start, count_start = cpu_seconds(pids), receiver.stats()["distinct"]
+        cpu_start, count_start, started = cpu_seconds(pids), receiver.stats()["distinct"], time.monotonic()
+        cmd_start = commandstats(redis_url)
         got = receiver.wait_for(events * listeners, stall=prof.stall_seconds, workers=workers)
-        cpu = cpu_seconds(pids) - cpu_start
+        cpu, cmd_end, busy = cpu_seconds(pids) - cpu_start, commandstats(redis_url), time.monotonic() - started
+        time.sleep(0.5)  # the tail of the work settles, then the idle rate
+        idle_cpu, idle_cmd, idle_start = cpu_seconds(pids), commandstats(redis_url), time.monotonic()
+        time.sleep(2.0)
+        idle_seconds = time.monotonic() - idle_start
+        idle_cpu = (cpu_seconds(pids) - idle_cpu) / idle_seconds
+        idle_cmds = command_delta(idle_cmd, commandstats(redis_url))
         rss = workers.worker_rss()
     finally:
         workers.stop()
     elapsed = max(1e-6, got["last"] - got["first"])
+    done = max(1, got["distinct"] - count_start)
+    commands = command_delta(cmd_start, cmd_end)
+    per_command = {
+        k: round(max(0.0, v - idle_cmds.get(k, 0) / idle_seconds * busy) / done, 3)
+        for k, v in commands.items()
+        if k not in NOT_DELIVERY_COMMANDS
+    }
+    per_command = {k: v for k, v in sorted(per_command.items(), key=lambda kv: -kv[1]) if v >= 0.005}
     return {
         "listeners": listeners,
         "processes": processes,
@@ -388,7 +422,11 @@ def throughput_run(system: System, db: Database, receiver: Receiver, redis_url: 
         "seconds": elapsed,
         "deliveries_per_s": got["distinct"] / elapsed,
         "per_process": got["distinct"] / elapsed / processes,
-        "worker_cpu_ms_per_delivery": cpu * 1000 / max(1, got["distinct"] - count_start),
+        "worker_cpu_ms_per_delivery": max(0.0, cpu - idle_cpu * busy) * 1000 / done,
+        "worker_cpu_ms_per_delivery_gross": cpu * 1000 / done,
+        "redis_commands_per_delivery": round(sum(per_command.values()), 2),
+        "redis_commands": per_command,
+        "mean_in_flight": got.get("busy_seconds", 0.0) / elapsed,
         "produce_seconds": produced["end"] - produced["start"],
         "rss_max_mb": rss["max_mb"],
         "rss_total_mb": rss["total_mb"],

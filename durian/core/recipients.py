@@ -47,6 +47,8 @@ class ListenerView:
     rate_limit: float | None = None
     #: One delivery at a time, in commit order (``durian.pipeline.ordered``).
     ordered: bool = False
+    #: Delays (seconds) before each retry (``None``: ``DURIAN_RETRY_SCHEDULE``); ``durian.pipeline.policy``.
+    retry_schedule: tuple[float, ...] | None = None
 
     @property
     def active(self) -> bool:
@@ -79,6 +81,7 @@ class ListenerView:
             concurrency=data.get("concurrency"),
             rate_limit=data.get("rate_limit"),
             ordered=bool(data.get("ordered", False)),
+            retry_schedule=tuple(data["retry_schedule"]) if data.get("retry_schedule") else None,
         )
 
 
