@@ -294,6 +294,50 @@ def test_a_later_batch_handed_off_first_waits_until_the_earlier_one_is_handed_of
     assert [h.item["payload"]["name"] for h in heads] == saved
 
 
+def test_the_lane_never_posts_an_entry_while_an_older_one_is_still_being_handed_off(redis_client, receiver):
+    """Consumer A reads the older entry, consumer B the newer one; B hands off first. The lane, run
+    now, must leave B's entry alone (A's is still pending in the stream); once A hands off, the lane
+    posts A's entry, then B's."""
+    from durian.pipeline import ordered as lanes_in_order
+    from durian.pipeline.fanout import hand_off
+    from durian.storage import recorder, stream
+
+    listener = PersonHook().listener(url=receiver.url, ordered=True).save()
+    stream.ensure_group(redis_client)
+    older, newer = save(2)
+    early = stream.read(redis_client, "consumer-a", 1, None)  # a slow consumer, still handing off
+    late = stream.read(redis_client, "consumer-b", 1, None)
+    assert [e.payload["name"] for _, e in early] == [older] and [e.payload["name"] for _, e in late] == [newer]
+
+    def lane_turn() -> None:
+        """One turn of the real lane, as a worker process runs it once it holds the lane's lock."""
+        token = f"test-{time.monotonic_ns()}"
+        assert ordered.lock(redis_client, listener.pk, token, lanes_in_order.lock_ms())
+        try:
+            lanes_in_order.OrderedLane(redis_client, listener.pk, token).run()  # returns: no thread left behind
+        finally:
+            ordered.unlock(redis_client, listener.pk, token)
+
+    was_stopping = lanes_in_order._stopping.is_set()  # a previous test's worker stopped the lanes
+    lanes_in_order.resume()
+    try:
+        hand_off(redis_client, late)  # B's entry joins the backlog; A's is still pending
+        assert ordered.waiting(redis_client, listener.pk) == 1
+        lane_turn()  # waits for A (``SETTLE_WAIT``), then leaves
+        assert [r.json()["name"] for r in in_arrival_order(receiver)] == [], (
+            "the lane posted an entry while an older one was still being handed off"
+        )
+        assert ordered.waiting(redis_client, listener.pk) == 1
+        hand_off(redis_client, early)
+        lane_turn()
+        assert [r.json()["name"] for r in in_arrival_order(receiver)] == [older, newer]
+        assert ordered.waiting(redis_client, listener.pk) == 0 and not ordered.backlogs(redis_client)
+    finally:
+        if was_stopping:
+            lanes_in_order.stop()
+        recorder.recorder.flush()  # the successes' records, before the tables are emptied
+
+
 def test_a_paused_ordered_listener_keeps_events_only_for_the_retention_period(worker, receiver, settings):
     settings.DURIAN_PAUSED_RETENTION = 1.0
     listener = PersonHook().listener(url=receiver.url, ordered=True, state=Listener.State.PAUSED).save()
