@@ -63,9 +63,11 @@ class StreamConsumerMiddleware(dramatiq.Middleware):
             self.consumer.stop()
             self.consumer = None
         from durian.pipeline import lanes
+        from durian.storage import marks
         from durian.storage.recorder import recorder
 
         lanes.drain(float(settings.TOTAL_TIMEOUT) + 5)  # requests handed on settle before the process ends
+        marks.drain(10.0)  # done marks and in-flight records still waiting (unwritten: as after a kill)
         recorder.flush()  # the delivery records still waiting
 
 

@@ -47,6 +47,7 @@ from ..core.outcome import Outcome
 from ..core.recipients import Snapshot
 from ..storage import circuit, deadletters, idempotency, listener_cache, parked
 from ..storage.connection import get_redis, patiently
+from ..storage.marks import marks
 from . import attempts, lanes, queue, resend
 
 logger = logging.getLogger("durian.workers")
@@ -137,11 +138,11 @@ class Leases:
         """Mark a held lease delivered, or give it back after a failure (``Policy.after``)."""
         if attempt.webhook_id not in self.held:
             return
+        if outcome.ok:  # written with the process's next batch of marks (kept until Redis answers)
+            marks.delivered(attempt.webhook_id)
+            return
         try:
-            if outcome.ok:  # wait for Redis: a "done" mark lost is a webhook sent twice later
-                patiently(lambda: idempotency.finish(self.client, attempt.webhook_id, self.token, True), "mark done")
-            else:
-                idempotency.finish(self.client, attempt.webhook_id, self.token, False)
+            idempotency.finish(self.client, attempt.webhook_id, self.token, False)
         except redis.RedisError as exc:  # the lease runs out by itself
             logger.warning("durian: could not record the outcome of %s: %s", attempt.webhook_id, exc)
 

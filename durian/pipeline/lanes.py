@@ -43,6 +43,7 @@ from ..core.outcome import Outcome
 from ..core.recipients import ListenerView
 from ..storage import circuit, inflight
 from ..storage.connection import patiently
+from ..storage.marks import marks
 from ..storage.slots import Slots
 from .attempts import Attempt
 
@@ -407,11 +408,12 @@ def _wait(futures: list[Future[None]], lanes: list[Lane], settle: Settle, hold: 
             except Exception:  # its in-flight record stays: the delivery comes back through it
                 logger.exception("durian: could not settle %s", attempt.webhook_id)
                 return
-            inflight.done(client, [attempt.webhook_id])
+            marks.settled(attempt.webhook_id)
 
         def leftover(held: list[tuple[Attempt, float]]) -> None:
             hold(held)
-            inflight.done(client, [a.webhook_id for a, _ in held])
+            for a, _ in held:
+                marks.settled(a.webhook_id)
 
         handed: dict[str, Attempt] = {}
         for lane in lanes:

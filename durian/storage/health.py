@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -75,9 +76,24 @@ def _observe(results: list[tuple[int, Outcome]], client: redis.Redis | None) -> 
     return disabled
 
 
+#: listener id -> when (monotonic) this process last saw its marker set: it looks again only after
+#: ``MEMO_SECONDS``, so a busy healthy listener costs at most one Redis command a second per process.
+_memo: dict[int, float] = {}
+MEMO_SECONDS = 1.0
+
+
 def mark_recovered(listener_ids: list[int], client: redis.Redis, force: bool = False) -> None:
-    """Reset the failure count and stamp the last success, at most once per interval per listener."""
+    """Reset the failure count and stamp the last success, at most once per interval per listener.
+
+    A failure seen by another process resets the count at this process's next success after
+    ``MEMO_SECONDS`` at most (at once for a failure this process saw).
+    """
     interval = int(settings.HEALTH_WRITE_INTERVAL or 0)
+    now = time.monotonic()
+    if not force:
+        listener_ids = [i for i in listener_ids if now - _memo.get(i, -MEMO_SECONDS) >= MEMO_SECONDS]
+        if not listener_ids:
+            return
     due = listener_ids
     if interval > 0 and not force:
         try:
@@ -85,6 +101,7 @@ def mark_recovered(listener_ids: list[int], client: redis.Redis, force: bool = F
             for listener_id in listener_ids:
                 pipe.set(healthy_key(listener_id), 1, nx=True, ex=interval)
             due = [i for i, fresh in zip(listener_ids, pipe.execute(), strict=True) if fresh]
+            _memo.update(dict.fromkeys(listener_ids, now))
         except redis.RedisError as exc:  # fall back to writing: correct, only slower
             logger.warning("durian: health marker unavailable (%s); writing to the database", exc)
     if due:
@@ -101,6 +118,7 @@ def count_failures(listener_id: int, count: int, outcome: Outcome, client: redis
         last_failure_at=now,
         failing_since=Coalesce(F("failing_since"), Value(now, output_field=DateTimeField())),
     )
+    _memo.pop(listener_id, None)
     try:
         client.delete(healthy_key(listener_id))
     except redis.RedisError as exc:

@@ -24,14 +24,6 @@ import redis
 
 from ..conf import settings
 
-_CLAIM = """
-local v = redis.call('get', KEYS[1])
-if v == 'done' then return {'done', 0} end
-if v then return {'busy', redis.call('pttl', KEYS[1])} end
-redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
-return {'go', 0}
-"""
-
 _RELEASE = """
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0
@@ -67,18 +59,43 @@ def claim(client: redis.Redis, webhook_id: str, token: str) -> Claim:
 
 
 def claim_many(client: redis.Redis, webhook_ids: list[str], token: str) -> list[Claim]:
-    """``claim`` for a whole message's deliveries, in one pipelined round trip."""
+    """``claim`` for a whole message's deliveries: one pipelined ``SET NX PX`` each (one Redis
+    command per delivery), and a second round trip only for the keys that were taken already
+    (delivered, or another worker's lease)."""
     if not webhook_ids:
         return []
     pipe = client.pipeline(transaction=False)
     lease = lease_ms()
     for webhook_id in webhook_ids:
-        pipe.eval(_CLAIM, 1, key(webhook_id), token, lease)
-    return [_claim(state, pttl) for state, pttl in pipe.execute()]
+        pipe.set(key(webhook_id), token, nx=True, px=lease)
+    taken = [i for i, ok in enumerate(pipe.execute()) if not ok]
+    claims = [Claim("go")] * len(webhook_ids)
+    if taken:
+        pipe = client.pipeline(transaction=False)
+        for i in taken:
+            pipe.get(key(webhook_ids[i]))
+            pipe.pttl(key(webhook_ids[i]))
+        found = pipe.execute()
+        for n, i in enumerate(taken):
+            value, pttl = found[2 * n], found[2 * n + 1]
+            if value is None:  # it ran out between the two round trips: look again at once
+                claims[i] = Claim("busy", 0)
+            elif _text(value) == DONE:
+                claims[i] = Claim(DONE)
+            else:
+                claims[i] = Claim("busy", max(0, int(pttl)))
+    return claims
 
 
-def _claim(state: bytes | str, pttl: int) -> Claim:
-    return Claim(state.decode() if isinstance(state, bytes) else state, max(0, int(pttl)))
+def mark_done(pipe: redis.client.Pipeline, webhook_ids: list[str]) -> None:
+    """Add to ``pipe`` the "done" mark of each delivered webhook-id (one ``SET`` each)."""
+    ttl = int(settings.DEDUP_TTL)
+    for webhook_id in webhook_ids:
+        pipe.set(key(webhook_id), DONE, ex=ttl)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def finish(client: redis.Redis, webhook_id: str, token: str, delivered: bool) -> None:

@@ -64,6 +64,14 @@ def done(client: redis.Redis, webhook_ids: Sequence[str]) -> None:
         logger.warning("durian: could not clear %d in-flight record(s): %s", len(webhook_ids), exc)
 
 
+def clear(pipe: redis.client.Pipeline, webhook_ids: Sequence[str]) -> None:
+    """Add to ``pipe`` the removal of the records of ``webhook_ids`` (one ``HDEL`` and one ``ZREM``)."""
+    if webhook_ids:
+        data, due = _keys()
+        pipe.hdel(data, *webhook_ids)
+        pipe.zrem(due, *webhook_ids)
+
+
 def due(client: redis.Redis, limit: int = 500) -> dict[str, dict[str, Any] | None]:
     """Records past their deadline (their owner died), by webhook-id; ``done`` them once re-queued."""
     data, due_key = _keys()

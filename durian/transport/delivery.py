@@ -75,13 +75,14 @@ def attempt(
         return Outcome(False, error="not sent: the sender could not sign it", final=True, detail=str(exc))
     outcome = post(url, body, headers, total)
     level = logging.INFO if outcome.ok else logging.WARNING
-    logger.log(
-        level,
-        "durian: %s %s to %s -> %s (%.0f ms)",
-        event.hook,
-        event.webhook_id(listener_id),
-        display_url(url),
-        outcome.status_code or printable(outcome.error),
-        outcome.elapsed * 1000,
-    )
+    if logger.isEnabledFor(level):  # the line's arguments cost more than the check: build them only when logged
+        logger.log(
+            level,
+            "durian: %s %s to %s -> %s (%.0f ms)",
+            event.hook,
+            event.webhook_id(listener_id),
+            display_url(url),
+            outcome.status_code or printable(outcome.error),
+            outcome.elapsed * 1000,
+        )
     return outcome
