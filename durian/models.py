@@ -17,6 +17,7 @@ from .conf import settings as durian_settings
 from .core import match, redact, sealing
 from .core.event import Event
 from .core.payload import PAYLOAD_FORMATS
+from .core.schedule import validate_retry_schedule
 from .core.signing import generate_secret
 
 
@@ -115,6 +116,16 @@ class Listener(models.Model):
         help_text=_(
             "Deliver this listener's events one at a time, in commit order: a failing event holds the ones "
             "behind it until it succeeds or becomes a dead letter."
+        ),
+    )
+    retry_schedule = models.JSONField(
+        _("retry schedule"),
+        null=True,
+        blank=True,
+        validators=[validate_retry_schedule],
+        help_text=_(
+            "Delays in seconds before each retry, such as [10, 60, 300]: 1 to 20 delays, each between 1 s and "
+            "7 days. Empty: the site's schedule (DURIAN_RETRY_SCHEDULE)."
         ),
     )
     consecutive_failures = models.PositiveIntegerField(_("failures in a row"), default=0, editable=False)
@@ -224,8 +235,26 @@ class Listener(models.Model):
         self.save()
 
     def clean_fields(self, exclude: Any = None) -> None:
-        """Validate the fields, except the secrets: durian makes them, and reading them would open them."""
-        super().clean_fields(exclude={*(exclude or ()), "secret", "previous_secret"})
+        """Validate the fields, except the secrets: durian makes them, and reading them would open them.
+
+        Django skips the validators of a blank field's empty values; only ``None`` means the site's
+        retry schedule, so ``[]`` (or ``{}``, ``""``) is refused here.
+        """
+        exclude = {*(exclude or ()), "secret", "previous_secret"}
+        try:
+            super().clean_fields(exclude=exclude)
+        except ValidationError as exc:
+            errors = exc.error_dict
+        else:
+            errors = {}
+        schedule, empty = self.retry_schedule, self._meta.get_field("retry_schedule").empty_values
+        if "retry_schedule" not in exclude | errors.keys() and schedule is not None and schedule in empty:
+            try:
+                validate_retry_schedule(schedule)
+            except ValidationError as exc:
+                errors["retry_schedule"] = exc.error_list
+        if errors:
+            raise ValidationError(errors)
 
     def clean(self) -> None:
         """The listener's own invariants: its filters are stored matchers that can be used.

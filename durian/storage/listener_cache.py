@@ -50,6 +50,7 @@ def entry(listener: Listener) -> dict[str, Any]:
         "concurrency": listener.max_in_flight,
         "rate_limit": listener.rate_limit,
         "ordered": listener.ordered,
+        "retry_schedule": listener.retry_schedule,
     }
 
 
