@@ -351,6 +351,8 @@ def main() -> None:
     elif command == "listeners":
         if args.get("ordered"):  # durian only: the peer has no ordered listeners
             system.listeners(args["count"], args["url"], args.get("holes", 0), ordered=True)
+        elif args.get("max_in_flight"):  # durian only: the peer has no per-listener cap
+            system.listeners(args["count"], args["url"], args.get("holes", 0), max_in_flight=args["max_in_flight"])
         else:
             system.listeners(args["count"], args["url"], args.get("holes", 0))
         result = {"ok": True}

@@ -1,26 +1,34 @@
 """Many deliveries in flight per worker process, in one lane per listener (``send``).
 
-A worker process keeps a pool of delivery threads, each with its own ``requests`` session
-(``durian.transport.bounded``): ``DURIAN_DELIVERY_CONCURRENCY`` threads for first attempts and
-``DURIAN_RETRY_CONCURRENCY`` more for retries, so retries never take the first attempts' capacity.
-A Dramatiq thread hands its message's attempts to the pool, grouped by listener, and waits until
-every one is settled (posted, or held and queued again), so a message is acknowledged only
-after its deliveries are settled.
+A worker process keeps one lane per listener and a set of delivery threads, each with its own
+``requests`` session (``durian.transport.bounded``): ``DURIAN_DELIVERY_CONCURRENCY`` threads for
+first attempts and ``DURIAN_RETRY_CONCURRENCY`` more for retries, so retries never take the first
+attempts' capacity. A Dramatiq thread puts its message's attempts in their listeners' lanes and
+waits until each is settled (posted, or held and queued again), so a message is acknowledged only
+after its deliveries are settled. Every free delivery thread takes the next attempt of any lane
+that may post more (round robin), so the threads stay busy for as long as some lane has work,
+whichever message brought it: the pipe stays full to the last delivery.
 
-Each listener's group is a lane. A lane runs at most ``concurrency`` requests at once: the
-listener's own cap, else ``DURIAN_LISTENER_CONCURRENCY``, held both in the process and across
-every process and host (``durian.storage.slots``: a killed worker's slots run out on their own);
-with a ``rate_limit`` it also waits for a slot of Dramatiq's ``BucketRateLimiter``. A lane that gets no slot within
-``DURIAN_LANE_WAIT_MS`` (the listener is slow or silent) holds its items instead of waiting, so
-a slow listener never keeps a Dramatiq thread, or the pool, from the others.
+A lane runs at most ``concurrency`` requests at once: the listener's own cap, else
+``DURIAN_LISTENER_CONCURRENCY``, held both in the process and across every process and host
+(``durian.storage.slots``). A lane takes the slots it needs in one Redis call as work arrives,
+renews all it holds in one call a second, and gives back what it no longer needs (a killed
+worker's slots run out on their own). With a ``rate_limit`` a delivery also waits for a slot of
+Dramatiq's ``BucketRateLimiter``.
 
-Before posting, the lane looks at the listener's circuit (``durian.storage.circuit``): while it is
-open the items are held until it half-opens; a half-open circuit lets one probe through first.
-A connection failure or timeout counts towards opening it; once open, the lane stops and holds
-what it had not posted. Held items keep their attempt number: holding is not an attempt.
+A message waits for its attempts up to ``DURIAN_HANDOFF_MS``; then those on the wire are handed on
+(``durian.storage.inflight``) and settled by the thread that makes them, and those not started
+are held (queued again for later) unless their lane is answering, in which case the message waits
+for them up to 10 s. So a slow or silent listener never keeps a Dramatiq thread, or the delivery
+threads, from the others, and the attempts kept in memory are bounded by the messages in hand.
 
-Redis on this path: the circuit check waits for Redis (``patiently``); the concurrency and rate
-limiters, when Redis fails, fall back to the in-process cap (logged), since posting needs no Redis.
+Before posting, a message looks at its listeners' circuits (``durian.storage.circuit``): while one
+is open its items are held until it half-opens; a half-open circuit lets one probe through first.
+A connection failure or timeout counts towards opening it; once open, the lane holds what it has
+not posted. Held items keep their attempt number: holding is not an attempt.
+
+Redis on this path: the circuit check waits for Redis (``patiently``); the slots, when Redis
+fails, fall back to the in-process cap (logged), since posting needs no Redis.
 """
 
 from __future__ import annotations
@@ -29,9 +37,9 @@ import logging
 import os
 import threading
 import time
-from collections import defaultdict, deque
+from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import redis
@@ -52,10 +60,17 @@ logger = logging.getLogger("durian.workers")
 Post = Callable[[Attempt], Outcome]
 #: How long items held for a busy listener (at its cap, or slow) wait before they come back.
 HOLD_SECONDS = 1.0
-#: How often a lane renews the concurrency slot it posts under.
+#: How often a lane renews the concurrency slots it holds.
 SLOT_RENEW_SECONDS = 1.0
+#: How long a message waits for attempts queued in a lane that keeps answering.
+FLOWING_WAIT_SECONDS = 10.0
+#: A message hands on queued attempts of a lane that answers, up to this many times the lane's cap.
+HANDED_QUEUE_FACTOR = 2
+#: A lane whose requests started less than this long ago (seconds) counts as answering.
+FLOWING_GRACE_SECONDS = 0.5
 Settle = Callable[[list[tuple[Attempt, Outcome]]], None]
 Hold = Callable[[list[tuple[Attempt, float]]], None]
+KINDS = ("first", "retry")
 
 
 @dataclass
@@ -76,244 +91,15 @@ def concurrency(listener: ListenerView) -> int:
     return max(1, int(listener.concurrency or settings.LISTENER_CONCURRENCY))
 
 
-# -- per process: the pools and the in-process share of each lane -----------------------------------
-
-_lock = threading.Lock()
-_pools: dict[tuple[int, str], ThreadPoolExecutor] = {}
-_local: dict[int, int] = defaultdict(int)  # listener id -> requests in flight in this process
-_answered: dict[int, float] = {}  # listener id -> when a request to it last ended (monotonic)
-# listener id -> (until when, seen when): a lane of this process saw the listener's circuit open
-_opened: dict[int, tuple[float, float]] = {}
-
-
-def pool(kind: str) -> ThreadPoolExecutor:
-    """This process's pool of delivery threads for ``kind`` (``first`` or ``retry``)."""
-    key = (os.getpid(), kind)
-    with _lock:
-        if key not in _pools:
-            size = settings.DELIVERY_CONCURRENCY if kind == "first" else settings.RETRY_CONCURRENCY
-            _pools[key] = ThreadPoolExecutor(max(1, int(size)), thread_name_prefix=f"durian-{kind}")
-        return _pools[key]
-
-
-def drain(timeout: float) -> bool:
-    """Wait up to ``timeout`` seconds for this process's requests in flight to settle (shutdown)."""
-    deadline = time.monotonic() + timeout
-    while in_flight() and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return not in_flight()
-
-
-def _take_local(listener_id: int, cap: int, want: int) -> int:
-    with _lock:
-        n = max(0, min(want, cap - _local[listener_id]))
-        _local[listener_id] += n
-        return n
-
-
-def _give_local(listener_id: int, n: int = 1) -> None:
-    with _lock:
-        _local[listener_id] -= n
-
-
-def _forget_opened(listener_id: int, read_at: float | None = None) -> None:
-    """Forget that a lane saw the circuit open: it answered, or a gate read since says closed.
-
-    A gate read before the lane saw it open (a message checked its circuits, then waited for a
-    thread) is older news, and changes nothing.
-    """
-    with _lock:
-        seen = _opened.get(listener_id)
-        if seen is not None and (read_at is None or seen[1] < read_at):
-            del _opened[listener_id]
-
-
-def in_flight() -> int:
-    """Requests in flight in this process now (all listeners)."""
-    with _lock:
-        return sum(_local.values())
-
-
-def _backend(client: redis.Redis) -> RedisBackend:
-    return RedisBackend(client=client)
-
-
-# -- a lane: one listener's items of one message --------------------------------------------------
-
-
-class Lane:
-    """One listener's items, posted by up to ``concurrency`` pool threads."""
-
-    def __init__(self, listener: ListenerView, items: Sequence[Attempt], gate: circuit.Gate, client: redis.Redis):
-        self.listener = listener
-        self.todo: deque[Attempt] = deque(items)
-        self.client = client
-        self.lock = threading.Lock()
-        self.made: list[tuple[Attempt, Outcome]] = []
-        self.active: dict[str, Attempt] = {}  # posting now, by webhook-id
-        self.late: Callable[[Attempt, Outcome], None] | None = None  # set once handed on
-        self.leftover: Callable[[list[tuple[Attempt, float]]], None] | None = None  # set once handed on
-        self.workers = 0  # pool threads working on this lane now
-        self.stop_until = 0.0  # the circuit opened: hold the rest until then
-        self.fails_seen = gate.fails > 0
-        self.probing = gate.state == "probe"
-        if gate.state == "closed":  # Redis is the truth (staff may have closed it), once read after what lanes saw
-            _forget_opened(listener.id, gate.read_at)
-        key = f"{settings.KEY_PREFIX}:lane:{listener.id}"
-        self.slots = Slots(client, key, limit=concurrency(listener), ttl_ms=_slot_ttl())
-        self.rate = rate_limiter(client, listener)
-
-    def next(self) -> Attempt | None:
-        with self.lock:
-            until, _ = _opened.get(self.listener.id, (0.0, 0.0))
-            if not self.stop_until and until > time.time():
-                self.stop_until = until  # another lane saw the circuit open: stop too
-            if self.stop_until or not self.todo:
-                return None
-            attempt = self.todo.popleft()
-            self.active[attempt.webhook_id] = attempt
-            return attempt
-
-    def settle(self, attempt: Attempt, outcome: Outcome) -> None:
-        """Keep the outcome (or settle it here, once handed on), and feed the listener's circuit."""
-        _answered[self.listener.id] = time.monotonic()
-        with self.lock:
-            self.active.pop(attempt.webhook_id, None)
-            late = self.late
-            if late is None:
-                self.made.append((attempt, outcome))
-        if is_down(outcome):
-            self.fails_seen = True
-            until = circuit.down(self.client, self.listener.id)
-            if until:
-                _opened[self.listener.id] = (until, time.time())
-                with self.lock:
-                    self.stop_until = until
-        elif self.fails_seen or self.probing:
-            self.fails_seen = False
-            _forget_opened(self.listener.id)
-            circuit.up(self.client, self.listener.id)
-        if outcome.gone:
-            with self.lock:
-                self.stop_until = time.time()  # the listener is being disabled: the rest go to dead letters
-        self.probing = False
-        if late is not None:
-            late(attempt, outcome)
-
-    def hand_on(
-        self, late: Callable[[Attempt, Outcome], None], leftover: Callable[[list[tuple[Attempt, float]]], None]
-    ) -> dict[str, Attempt]:
-        """Let the lane's threads go on alone: each attempt settles through ``late`` and items the
-        lane does not post (its circuit opened) go to ``leftover``. Returns the attempts handed on
-        (in flight, and not started yet); none when no thread works on the lane any more."""
-        with self.lock:
-            if not self.workers:
-                return {}
-            self.late, self.leftover = late, leftover
-            handed = dict(self.active)
-            handed.update((a.webhook_id, a) for a in self.todo)
-            return handed
-
-    def started(self, n: int) -> None:
-        with self.lock:
-            self.workers += n
-
-    def run(self, post: Post) -> None:
-        """A pool thread's work: take a slot, then post items until none are left (or the circuit opens)."""
-        try:
-            if not self._with_slot(post):
-                logger.info("durian: listener %s is at its concurrency cap; holding", self.listener.id)
-        finally:
-            _give_local(self.listener.id)
-            with self.lock:
-                self.workers -= 1
-                last = not self.workers
-                leftover, rest = self.leftover, list(self.todo)
-                if last and leftover is not None:
-                    self.todo.clear()
-            if last and leftover is not None and rest:
-                until = self.held_until()
-                try:
-                    leftover([(a, until) for a in rest])
-                except Exception:  # their in-flight records stay: they come back through them
-                    logger.exception("durian: could not hold %d delivery(ies)", len(rest))
-
-    def _with_slot(self, post: Post) -> bool:
-        deadline = time.monotonic() + int(settings.LANE_WAIT_MS) / 1000
-        while True:
-            try:
-                token = self.slots.acquire()
-            except redis.RedisError as exc:  # the in-process cap still holds
-                logger.warning("durian: lane slots unavailable (%s); posting under the process cap", exc)
-                self._post_all(post, None)
-                return True
-            if token is not None:
-                try:
-                    return self._post_all(post, token)
-                finally:
-                    self._release(token)
-            if not self.todo or time.monotonic() >= deadline:
-                return False
-            time.sleep(0.02)
-
-    def _post_all(self, post: Post, token: str | None) -> bool:
-        """Post items while the slot ``token`` lasts (renewed once a second); False if it was lost."""
-        renewed = time.monotonic()
-        while True:
-            if token is not None and time.monotonic() - renewed >= SLOT_RENEW_SECONDS:
-                if not self._renew(token):
-                    return False
-                renewed = time.monotonic()
-            attempt = self.next()
-            if attempt is None:
-                return True
-            self._wait_for_rate()
-            if not self.post_one(attempt, post):
-                return True
-
-    def _renew(self, token: str) -> bool:
-        try:
-            return self.slots.renew(token)
-        except redis.RedisError as exc:  # keep it: the in-process cap still holds
-            logger.warning("durian: could not renew a lane slot (%s); going on", exc)
-            return True
-
-    def _release(self, token: str) -> None:
-        try:
-            self.slots.release(token)
-        except redis.RedisError as exc:  # it runs out by itself
-            logger.warning("durian: could not give back a lane slot (%s)", exc)
-
-    def post_one(self, attempt: Attempt, post: Post) -> bool:
-        """Post one attempt and settle it; if that fails unexpectedly, hold it (and the rest)."""
-        try:
-            outcome = post(attempt)
-        except Exception:
-            logger.exception("durian: delivering %s failed; holding it", attempt.webhook_id)
-            with self.lock:
-                self.active.pop(attempt.webhook_id, None)
-                self.todo.appendleft(attempt)
-                self.stop_until = self.stop_until or time.time() + 1.0
-            return False
-        self.settle(attempt, outcome)
-        return True
-
-    def _wait_for_rate(self) -> None:
-        if self.rate is None:
-            return
-        while True:
-            try:
-                with self.rate.acquire(raise_on_failure=False) as got:
-                    if got:
-                        return
-            except redis.RedisError as exc:
-                logger.warning("durian: rate limiter unavailable (%s); posting", exc)
-                return
-            time.sleep(0.02)
-
-    def held_until(self) -> float:
-        """When the items left should come back: when the circuit half-opens, else in a second."""
-        return self.stop_until or time.time() + HOLD_SECONDS
+def rate_limiter(client: redis.Redis, listener: ListenerView) -> BucketRateLimiter | None:
+    rate = listener.rate_limit
+    if not rate:
+        return None
+    key = f"{settings.KEY_PREFIX}:rate:{listener.id}"
+    backend = RedisBackend(client=client)
+    if rate >= 1:
+        return BucketRateLimiter(backend, key, limit=int(rate), bucket=1000)
+    return BucketRateLimiter(backend, key, limit=1, bucket=int(1000 / rate))
 
 
 def _slot_ttl() -> int:
@@ -322,108 +108,520 @@ def _slot_ttl() -> int:
     return int((float(settings.TOTAL_TIMEOUT) + 5.0) * 1000)
 
 
-def rate_limiter(client: redis.Redis, listener: ListenerView) -> BucketRateLimiter | None:
-    rate = listener.rate_limit
-    if not rate:
-        return None
-    key = f"{settings.KEY_PREFIX}:rate:{listener.id}"
-    if rate >= 1:
-        return BucketRateLimiter(_backend(client), key, limit=int(rate), bucket=1000)
-    return BucketRateLimiter(_backend(client), key, limit=1, bucket=int(1000 / rate))
+# -- one message's attempts ----------------------------------------------------------------------------
 
 
-# -- a message: its lanes, posted in the pool --------------------------------------------------------
+class Job:
+    """One attempt of one message, in a lane: queued, on the wire, then done or held."""
+
+    __slots__ = ("attempt", "batch", "handed", "kind", "state")
+
+    def __init__(self, attempt: Attempt, batch: Batch) -> None:
+        self.attempt = attempt
+        self.batch = batch
+        self.kind = "retry" if attempt.number > 1 else "first"
+        self.state = "queued"  # queued, flying, done, held
+        self.handed = False  # handed on while queued (its message was acknowledged)
+
+
+class Batch:
+    """The attempts of one message, and how they are settled: by the message's thread, or once
+    handed on (``late``, ``leftover``) by the threads that end them."""
+
+    def __init__(self, post: Post) -> None:
+        self.post = post
+        self.jobs: list[Job] = []
+        self.open = 0
+        self.made: list[tuple[Attempt, Outcome]] = []
+        self.held: list[tuple[Attempt, float]] = []
+        self.done = threading.Event()
+        self.late: Callable[[Attempt, Outcome], None] | None = None
+        self.leftover: Hold | None = None
+
+    def end(self, job: Job, state: str) -> None:
+        """Called with the engine's lock held."""
+        job.state = state
+        self.open -= 1
+        if self.open <= 0:
+            self.done.set()
+
+
+# -- a lane: one listener, in this process ---------------------------------------------------------------
+
+
+class Lane:
+    """One listener's queued attempts in this process, its requests in flight, the slots it holds
+    and what it knows of the listener's circuit."""
+
+    def __init__(self, listener: ListenerView, client: redis.Redis) -> None:
+        self.listener = listener
+        self.queued: dict[str, deque[Job]] = {kind: deque() for kind in KINDS}
+        self.in_flight = 0
+        self.tokens: list[str] = []
+        self.renewed = time.monotonic()
+        self.slots_down_until = 0.0  # Redis failed: the in-process cap alone until then
+        self.stop_until = 0.0  # the circuit is open (or the listener went away): hold, until then
+        self.opened_seen = 0.0  # when (epoch) a lane of this process saw the circuit open
+        self.probe = ""  # "", "wanted" (one probe may go), "flying"
+        self.fails_seen = False
+        self.answered = 0.0  # when (monotonic) a request to it last ended
+        self.idle_since = time.monotonic()
+        self.busy_since = 0.0  # when (monotonic) its first request now in flight started
+        self.handed_queued = 0  # queued attempts of acknowledged messages
+        self.rotating = dict.fromkeys(KINDS, False)  # in the engine's rotation of that kind
+        self.slots = Slots.of_listener(client, listener.id, concurrency(listener), _slot_ttl())
+        self.rate = rate_limiter(client, listener)
+
+    @property
+    def cap(self) -> int:
+        return concurrency(self.listener)
+
+    def waiting(self) -> int:
+        return sum(len(q) for q in self.queued.values())
+
+    def may_start(self, now: float) -> bool:
+        if self.stop_until > time.time() or self.probe == "flying":
+            return False
+        if self.probe == "wanted":
+            return self.in_flight == 0
+        held = len(self.tokens) if self.slots_down_until < now else self.cap
+        return self.in_flight < min(self.cap, held)
+
+    def wanted_slots(self) -> int:
+        """Slots to take now: enough for what waits, up to the cap."""
+        if self.stop_until > time.time():
+            return 0
+        return min(self.cap, self.in_flight + self.waiting()) - len(self.tokens)
+
+    def flowing(self) -> bool:
+        """It answered within the last second, or its requests started less than
+        ``FLOWING_GRACE_SECONDS`` ago: its slots free up soon."""
+        now = time.monotonic()
+        return now - self.answered < 1.0 or (self.in_flight > 0 and now - self.busy_since < FLOWING_GRACE_SECONDS)
+
+    def apply_gate(self, gate: circuit.Gate) -> None:
+        """What a circuit read says (engine lock held): "closed" read after this process saw it
+        open reopens the lane (staff closed it); an older "closed" is older news."""
+        if gate.state == "closed":
+            if self.stop_until and self.opened_seen < gate.read_at:
+                self.stop_until = 0.0
+        elif gate.state == "probe" and not self.probe:
+            self.probe = "wanted"
+            self.stop_until = 0.0
+
+
+# -- the engine: every lane of this process and its delivery threads -------------------------------------
+
+
+class Engine:
+    """This process's lanes, the delivery threads that post their attempts, and the keeper thread
+    that takes, renews and gives back the lanes' slots."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.ready = {kind: threading.Condition(self.lock) for kind in KINDS}
+        self.lanes: dict[int, Lane] = {}
+        self.rotation: dict[str, deque[Lane]] = {kind: deque() for kind in KINDS}
+        self.threads = dict.fromkeys(KINDS, 0)
+        self.keeper: threading.Thread | None = None
+        self.wake_keeper = threading.Event()
+
+    # -- the message's side --
+
+    def submit(
+        self, attempts: Sequence[Attempt], gates: dict[int, circuit.Gate], post: Post, client: redis.Redis
+    ) -> tuple[Batch, list[tuple[Attempt, float]]]:
+        """Queue ``attempts`` in their lanes; returns the batch and the attempts held at once."""
+        batch = Batch(post)
+        held: list[tuple[Attempt, float]] = []
+        grow: list[Lane] = []
+        with self.lock:
+            for attempt in attempts:
+                gate = gates[attempt.listener.id]
+                lane = self._lane(attempt.listener, client)
+                lane.apply_gate(gate)
+                if gate.held:
+                    held.append((attempt, gate.until))
+                    continue
+                if lane.stop_until > time.time():
+                    held.append((attempt, lane.stop_until))
+                    continue
+                job = Job(attempt, batch)
+                batch.jobs.append(job)
+                batch.open += 1
+                if not lane.rotating[job.kind]:
+                    lane.rotating[job.kind] = True
+                    self.rotation[job.kind].append(lane)
+                lane.queued[job.kind].append(job)
+                if lane not in grow:
+                    grow.append(lane)
+            if not batch.open:
+                batch.done.set()
+        for lane in grow:
+            self._take_slots(lane)
+        with self.lock:
+            for kind in KINDS:
+                self.ready[kind].notify(sum(len(lane.queued[kind]) for lane in grow))
+        self._start_threads()
+        return batch, held
+
+    def wait(self, batch: Batch, client: redis.Redis, late: Callable[[Attempt, Outcome], None], leftover: Hold) -> None:
+        """Wait for ``batch`` up to ``DURIAN_HANDOFF_MS``, then hand on what is on the wire and what
+        is queued in a lane that answers (up to ``HANDED_QUEUE_FACTOR`` times its cap, queued in
+        all); wait longer (up to 10 s) for the rest of such lanes; hold what waits in the others."""
+        started = time.monotonic()
+        if batch.done.wait(int(settings.HANDOFF_MS) / 1000):
+            return
+        while True:
+            with self.lock:
+                waited = time.monotonic() - started
+                keep, handed, hold = [], [], []
+                for job in batch.jobs:
+                    if job.state != "queued":
+                        continue
+                    lane = self._lane_of(job)
+                    if not lane.flowing():
+                        hold.append(job)
+                    elif lane.handed_queued < HANDED_QUEUE_FACTOR * lane.cap:
+                        lane.handed_queued += 1
+                        job.handed = True
+                        handed.append(job)
+                    elif waited < FLOWING_WAIT_SECONDS:
+                        keep.append(job)
+                    else:
+                        hold.append(job)
+                if not keep:
+                    now = time.time()
+                    for job in hold:
+                        lane = self._lane_of(job)
+                        lane.queued[job.kind].remove(job)
+                        batch.held.append((job.attempt, max(lane.stop_until, now + HOLD_SECONDS)))
+                        batch.end(job, "held")
+                    on = {
+                        j.attempt.webhook_id: j.attempt.context for j in batch.jobs if j.state == "flying" or j.handed
+                    }
+                    if not on:
+                        return
+                    break
+                for job in handed:  # not yet: they count again at the next look
+                    job.handed = False
+                    self._lane_of(job).handed_queued -= 1
+            if batch.done.wait(0.02):
+                return
+        try:  # recorded first: a request that ends meanwhile clears its record through ``late``
+            inflight.hand_on(client, on)
+        except redis.RedisError as exc:  # cannot hand them on: wait for them here instead
+            logger.warning("durian: could not hand on %d delivery(ies) (%s); waiting", len(on), exc)
+            batch.done.wait()
+            return
+        with self.lock:
+            batch.late, batch.leftover = late, leftover
+            settled = [a for a, _ in batch.made if a.webhook_id in on]
+        for attempt in settled:  # ended while their records were written: the message settles them
+            marks.settled(attempt.webhook_id)
+
+    # -- the delivery threads' side --
+
+    def _run(self, kind: str) -> None:
+        while True:
+            job, lane = self._next(kind)
+            self._post(job, lane)
+
+    def _next(self, kind: str) -> tuple[Job, Lane]:
+        ready, rotation = self.ready[kind], self.rotation[kind]
+        with self.lock:
+            while True:
+                now = time.monotonic()
+                for _ in range(len(rotation)):
+                    lane = rotation.popleft()
+                    queue = lane.queued[kind]
+                    if not queue:
+                        lane.rotating[kind] = False  # leaves the rotation until work arrives
+                        continue
+                    rotation.append(lane)
+                    if lane.may_start(now):
+                        job = queue.popleft()
+                        job.state = "flying"
+                        if job.handed:
+                            lane.handed_queued -= 1
+                        if not lane.in_flight:
+                            lane.busy_since = now
+                        lane.in_flight += 1
+                        if lane.probe == "wanted":
+                            lane.probe = "flying"
+                        return job, lane
+                ready.wait(1.0)
+
+    def _post(self, job: Job, lane: Lane) -> None:
+        attempt = job.attempt
+        try:
+            self._wait_for_rate(lane)
+            outcome = job.batch.post(attempt)
+        except Exception:
+            logger.exception("durian: delivering %s failed; holding it", attempt.webhook_id)
+            self._end(job, lane, None, stop=time.time() + 1.0)
+            return
+        stop = 0.0
+        if is_down(outcome):
+            lane.fails_seen = True
+            stop = circuit.down(lane.slots.client, lane.listener.id)
+        elif lane.fails_seen or lane.probe:
+            lane.fails_seen = False
+            circuit.up(lane.slots.client, lane.listener.id)
+        if outcome.gone:  # the listener is being disabled: the rest come back as dead letters
+            stop = time.time()
+        self._end(job, lane, outcome, stop)
+
+    def _end(self, job: Job, lane: Lane, outcome: Outcome | None, stop: float = 0.0) -> None:
+        """The attempt ended (``outcome``), or failed unexpectedly (``None``: it is held)."""
+        held: list[tuple[Job, float]] = []
+        with self.lock:
+            lane.in_flight -= 1
+            lane.answered = time.monotonic()
+            if lane.probe == "flying":
+                lane.probe = ""
+            if stop:
+                lane.stop_until = max(lane.stop_until, stop)
+                lane.opened_seen = time.time()
+                for kind in KINDS:
+                    while lane.queued[kind]:
+                        held.append((lane.queued[kind].popleft(), lane.stop_until))
+            elif lane.stop_until and outcome is not None and not is_down(outcome) and lane.stop_until <= time.time():
+                lane.stop_until = 0.0
+            batch = job.batch
+            late = batch.late
+            if outcome is None:
+                held.append((job, stop))
+            else:
+                if late is None:
+                    batch.made.append((job.attempt, outcome))
+                batch.end(job, "done")
+            leftovers = self._hold_jobs(held)
+            for kind in KINDS:
+                if lane.queued[kind]:
+                    self.ready[kind].notify()
+        if late is not None and outcome is not None:
+            try:
+                late(job.attempt, outcome)
+            except Exception:  # its in-flight record stays: the delivery comes back through it
+                logger.exception("durian: could not settle %s", job.attempt.webhook_id)
+            else:
+                marks.settled(job.attempt.webhook_id)
+        for hold, items in leftovers:
+            try:
+                hold(items)
+            except Exception:  # their in-flight records stay: they come back through them
+                logger.exception("durian: could not hold %d delivery(ies)", len(items))
+                continue
+            for attempt, _ in items:
+                marks.settled(attempt.webhook_id)
+
+    def _hold_jobs(self, held: list[tuple[Job, float]]) -> list[tuple[Hold, list[tuple[Attempt, float]]]]:
+        """Hold queued jobs (engine lock held): a message still waiting gets them back; handed-on
+        ones are returned, with their batch's ``leftover``, to hold outside the lock."""
+        leftovers: dict[int, tuple[Hold, list[tuple[Attempt, float]]]] = {}
+        now = time.time()
+        for job, until in held:
+            until = max(until, now + 0.1)
+            if job.handed and job.state == "queued":
+                self.lanes[job.attempt.listener.id].handed_queued -= 1
+            batch = job.batch
+            if batch.leftover is not None:
+                leftovers.setdefault(id(batch), (batch.leftover, []))[1].append((job.attempt, until))
+            else:
+                batch.held.append((job.attempt, until))
+            batch.end(job, "held")
+        return list(leftovers.values())
+
+    def _wait_for_rate(self, lane: Lane) -> None:
+        if lane.rate is None:
+            return
+        while True:
+            try:
+                with lane.rate.acquire(raise_on_failure=False) as got:
+                    if got:
+                        return
+            except redis.RedisError as exc:
+                logger.warning("durian: rate limiter unavailable (%s); posting", exc)
+                return
+            time.sleep(0.02)
+
+    # -- slots --
+
+    def _take_slots(self, lane: Lane) -> None:
+        with self.lock:
+            wanted = lane.wanted_slots()
+        if wanted <= 0 or lane.slots_down_until > time.monotonic():
+            return
+        try:
+            tokens = lane.slots.acquire_many(wanted)
+        except redis.RedisError as exc:  # the in-process cap still holds
+            logger.warning("durian: lane slots unavailable (%s); posting under the process cap", exc)
+            with self.lock:
+                lane.slots_down_until = time.monotonic() + 1.0
+            return
+        if tokens:
+            with self.lock:
+                lane.tokens.extend(tokens)
+                for kind in KINDS:
+                    if lane.queued[kind]:
+                        self.ready[kind].notify(len(tokens))
+        elif wanted > 0:
+            self.wake_keeper.set()
+
+    def _keep(self) -> None:
+        """The keeper thread: takes slots lanes still want (others held them), renews the slots held
+        once a second, gives back what idle lanes hold, and forgets long-idle lanes."""
+        while True:
+            self.wake_keeper.wait(0.05)
+            self.wake_keeper.clear()
+            now = time.monotonic()
+            with self.lock:
+                lanes = list(self.lanes.values())
+            for lane in lanes:
+                try:
+                    self._keep_lane(lane, now)
+                except redis.RedisError as exc:
+                    logger.warning("durian: could not keep the slots of listener %s (%s)", lane.listener.id, exc)
+                except Exception:
+                    logger.exception("durian: could not keep the slots of listener %s", lane.listener.id)
+
+    def _keep_lane(self, lane: Lane, now: float) -> None:
+        with self.lock:
+            busy = lane.in_flight or lane.waiting()
+            if busy:
+                lane.idle_since = now
+            surplus = len(lane.tokens) - lane.in_flight if not lane.waiting() else 0
+            release: list[str] = []
+            if surplus > 0 and now - lane.idle_since >= 0.2:
+                release, lane.tokens = lane.tokens[:surplus], lane.tokens[surplus:]
+            renew = list(lane.tokens) if now - lane.renewed >= SLOT_RENEW_SECONDS else []
+            forget = not busy and not lane.tokens and now - lane.idle_since > 60 and not lane.stop_until
+            if forget:
+                del self.lanes[lane.listener.id]
+        if release:
+            lane.slots.release_many(release)
+        if renew:
+            kept = set(lane.slots.renew_many(renew))
+            with self.lock:
+                lane.renewed = now
+                lost = [t for t in renew if t not in kept]
+                if lost:
+                    logger.warning(
+                        "durian: %d slot(s) of listener %s ran out; taking them again", len(lost), lane.listener.id
+                    )
+                    lane.tokens = [t for t in lane.tokens if t not in lost]
+        if lane.wanted_slots() > 0 and lane.waiting():
+            self._take_slots(lane)
+
+    # -- plumbing --
+
+    def _lane(self, listener: ListenerView, client: redis.Redis) -> Lane:
+        lane = self.lanes.get(listener.id)
+        if lane is None:
+            lane = self.lanes[listener.id] = Lane(listener, client)
+        elif lane.listener is not listener:
+            lane.listener = listener  # a newer snapshot: its cap and rate as of now
+            if lane.slots.limit != lane.cap:
+                lane.slots.limit = lane.cap
+            if (lane.rate is None) != (listener.rate_limit is None):
+                lane.rate = rate_limiter(client, listener)
+        return lane
+
+    def _lane_of(self, job: Job) -> Lane:
+        return self.lanes[job.attempt.listener.id]
+
+    def _start_threads(self) -> None:
+        with self.lock:
+            if self.keeper is None:
+                self.keeper = threading.Thread(target=self._keep, name="durian-slots", daemon=True)
+                self.keeper.start()
+            for kind in KINDS:
+                size = max(1, int(settings.DELIVERY_CONCURRENCY if kind == "first" else settings.RETRY_CONCURRENCY))
+                while self.threads[kind] < size:
+                    self.threads[kind] += 1
+                    name = f"durian-{kind}-{self.threads[kind]}"
+                    threading.Thread(target=self._run, args=(kind,), name=name, daemon=True).start()
+
+    def in_flight(self) -> int:
+        with self.lock:
+            return sum(lane.in_flight for lane in self.lanes.values())
+
+    def handed_on(self) -> int:
+        """Attempts of acknowledged messages still queued or on the wire in this process."""
+        with self.lock:
+            return sum(
+                1 for lane in self.lanes.values() for q in lane.queued.values() for job in q if job.handed
+            ) + sum(lane.in_flight for lane in self.lanes.values())
+
+
+_engines: dict[int, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def engine() -> Engine:
+    """This process's engine (a forked child gets its own)."""
+    pid = os.getpid()
+    with _engines_lock:
+        found = _engines.get(pid)
+        if found is None:
+            found = _engines[pid] = Engine()
+        return found
+
+
+# -- the pool of ordered lanes ---------------------------------------------------------------------------
+
+_pools: dict[tuple[int, str], ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def pool(kind: str) -> ThreadPoolExecutor:
+    """This process's pool of threads for ``kind`` (``ordered``: the ordered listeners' lanes)."""
+    key = (os.getpid(), kind)
+    with _pools_lock:
+        if key not in _pools:
+            size = max(1, int(settings.DELIVERY_CONCURRENCY))
+            _pools[key] = ThreadPoolExecutor(size, thread_name_prefix=f"durian-{kind}")
+        return _pools[key]
+
+
+def in_flight() -> int:
+    """Requests in flight in this process now (all listeners)."""
+    return engine().in_flight()
+
+
+def drain(timeout: float) -> bool:
+    """Wait up to ``timeout`` seconds for this process's requests in flight to settle (shutdown)."""
+    deadline = time.monotonic() + timeout
+    while engine().handed_on() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not engine().handed_on()
+
+
+# -- a message ---------------------------------------------------------------------------------------------
 
 
 def send(attempts: Sequence[Attempt], post: Post, settle: Settle, hold: Hold, client: redis.Redis) -> Sent:
-    """Post ``attempts`` in per-listener lanes on this process's pool.
+    """Post ``attempts`` in their listeners' lanes on this process's delivery threads.
 
-    Waits until each attempt is settled, or up to ``DURIAN_HANDOFF_MS``: then the lanes still
-    working are handed on (``durian.storage.inflight``): their threads go on alone, settling each
-    attempt through ``settle`` and holding what they do not post through ``hold``.
+    Waits until each attempt is settled, or up to ``DURIAN_HANDOFF_MS`` (longer while a lane with
+    queued attempts keeps answering): then attempts not started are held, and those on the wire are
+    handed on (``durian.storage.inflight``): their threads settle each through ``settle``.
     """
     sent = Sent()
-    groups: dict[tuple[int, bool], list[Attempt]] = defaultdict(list)
-    for a in attempts:
-        groups[(a.listener.id, a.number > 1)].append(a)
-    if not groups:
+    if not attempts:
         return sent
-    gates = patiently(lambda: circuit.check(client, {lid for lid, _ in groups}), "check circuits")
-    lanes: list[tuple[Lane, ThreadPoolExecutor]] = []
-    for (listener_id, retry), items in groups.items():
-        gate = gates[listener_id]
-        if gate.held:
-            sent.held.extend((a, gate.until) for a in items)
-            continue
-        lane = Lane(items[0].listener, items, gate, client)
-        if lane.probing:  # a half-open circuit: one probe, here; the rest only if it went through
-            first = lane.next()
-            if first is not None:
-                lane.post_one(first, post)
-        lanes.append((lane, pool("retry" if retry else "first")))
-    futures: list[Future[None]] = []
-    waiting = [(lane, executor) for lane, executor in lanes if not _start(lane, executor, post, futures)]
-    started = time.monotonic()
-    while waiting:  # at this process's cap: wait for a slot while the listener answers, else hold
-        now = time.monotonic()
-        waiting = [(lane, ex) for lane, ex in waiting if _worth_waiting(lane.listener.id, now - started)]
-        time.sleep(0.02)
-        waiting = [(lane, executor) for lane, executor in waiting if not _start(lane, executor, post, futures)]
-    _wait(futures, [lane for lane, _ in lanes], settle, hold, client)
-    for lane, _ in lanes:
-        with lane.lock:
-            sent.made.extend(lane.made)
-            if lane.late is None:  # not handed on: what it did not post is held
-                until = lane.held_until()
-                sent.held.extend((a, until) for a in lane.todo)
+    gates = patiently(lambda: circuit.check(client, {a.listener.id for a in attempts}), "check circuits")
+    eng = engine()
+    batch, held = eng.submit(attempts, gates, post, client)
+    sent.held.extend(held)
+
+    def late(attempt: Attempt, outcome: Outcome) -> None:
+        settle([(attempt, outcome)])
+
+    eng.wait(batch, client, late, hold)
+    with eng.lock:
+        sent.made.extend(batch.made)
+        sent.held.extend(batch.held)
+        batch.made, batch.held = [], []
     return sent
-
-
-def _worth_waiting(listener_id: int, waited: float) -> bool:
-    """Wait ``DURIAN_LANE_WAIT_MS`` for a slot; up to 10 s while the listener answers (a slot frees soon)."""
-    if waited < int(settings.LANE_WAIT_MS) / 1000:
-        return True
-    return waited < 10.0 and time.monotonic() - _answered.get(listener_id, 0.0) < 1.0
-
-
-def _start(lane: Lane, executor: ThreadPoolExecutor, post: Post, futures: list[Future[None]]) -> bool:
-    """Start the lane's pool threads, as many as its free slots in this process allow. False if none."""
-    if lane.stop_until or not lane.todo:
-        return True
-    cap = concurrency(lane.listener)
-    n = _take_local(lane.listener.id, cap, min(cap, len(lane.todo)))
-    lane.started(n)
-    futures.extend(executor.submit(lane.run, post) for _ in range(n))
-    return n > 0
-
-
-def _wait(futures: list[Future[None]], lanes: list[Lane], settle: Settle, hold: Hold, client: redis.Redis) -> None:
-    """Wait for the lanes' threads, up to ``DURIAN_HANDOFF_MS``; then hand on the lanes still working."""
-    done, pending = wait(futures, timeout=int(settings.HANDOFF_MS) / 1000)
-    if pending:
-
-        def late(attempt: Attempt, outcome: Outcome) -> None:
-            try:
-                settle([(attempt, outcome)])
-            except Exception:  # its in-flight record stays: the delivery comes back through it
-                logger.exception("durian: could not settle %s", attempt.webhook_id)
-                return
-            marks.settled(attempt.webhook_id)
-
-        def leftover(held: list[tuple[Attempt, float]]) -> None:
-            hold(held)
-            for a, _ in held:
-                marks.settled(a.webhook_id)
-
-        handed: dict[str, Attempt] = {}
-        for lane in lanes:
-            handed.update(lane.hand_on(late, leftover))
-        try:
-            inflight.hand_on(client, {k: a.context for k, a in handed.items()})
-        except redis.RedisError as exc:  # cannot hand them on: wait for them here instead
-            logger.warning("durian: could not hand on %d request(s) in flight (%s); waiting", len(handed), exc)
-            done, pending = wait(futures)
-    for f in done:
-        exc = f.exception()
-        if exc is not None:
-            logger.error("durian: a delivery lane failed", exc_info=exc)

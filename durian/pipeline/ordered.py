@@ -4,7 +4,7 @@ The fan-out puts an ordered listener's deliveries in its backlog (``durian.stora
 instead of on the queue. Every worker process's stream consumer calls ``start_due`` on each pass:
 for each lane with work due it tries the lane's lock (in Redis, so one process on one host
 delivers a lane at a time) and runs the lanes it got on this process's pool of delivery threads
-(``durian.pipeline.lanes.pool("first")``). A lane then:
+(``durian.pipeline.lanes.pool("ordered")``). A lane then:
 
 1. takes the heads of its backlog whose stream entry is settled: below the consumer group's
    oldest pending entry (``durian.storage.stream.settled_below``), since a consumer may still be
@@ -105,7 +105,7 @@ def start_due(client: redis.Redis) -> int:
         with _lock:
             _running.add(listener_id)
         try:
-            lanes.pool("first").submit(_run, listener_id, token)
+            lanes.pool("ordered").submit(_run, listener_id, token)
         except RuntimeError:  # the pool is shutting down
             with _lock:
                 _running.discard(listener_id)
