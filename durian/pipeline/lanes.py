@@ -64,6 +64,9 @@ HOLD_SECONDS = 1.0
 SLOT_RENEW_SECONDS = 1.0
 #: How long a message waits for attempts queued in a lane that keeps answering.
 FLOWING_WAIT_SECONDS = 10.0
+#: How long (seconds) a process trusts its read of a closed circuit without failures.
+GATE_FRESH_SECONDS = 0.5
+_NEVER = circuit.Gate("closed", read_at=0.0)
 #: A message hands on queued attempts of a lane that answers, up to this many times the lane's cap.
 HANDED_QUEUE_FACTOR = 2
 #: A lane whose requests started less than this long ago (seconds) counts as answering.
@@ -225,6 +228,7 @@ class Engine:
         self.threads = dict.fromkeys(KINDS, 0)
         self.keeper: threading.Thread | None = None
         self.wake_keeper = threading.Event()
+        self.closed: dict[int, circuit.Gate] = {}  # listener id -> a "closed" read of its circuit
 
     # -- the message's side --
 
@@ -320,6 +324,27 @@ class Engine:
         for attempt in settled:  # ended while their records were written: the message settles them
             marks.settled(attempt.webhook_id)
 
+    def gates(self, client: redis.Redis, listener_ids: set[int]) -> dict[int, circuit.Gate]:
+        """The circuit of each listener: read from Redis, except a closed one without failures
+        read less than ``GATE_FRESH_SECONDS`` ago by this process (one read per listener then, not
+        one per message). Waits for Redis."""
+        now = time.time()
+        with self.lock:
+            fresh = {
+                i: self.closed[i] for i in listener_ids if now - self.closed.get(i, _NEVER).read_at < GATE_FRESH_SECONDS
+            }
+        wanted = listener_ids - fresh.keys()
+        if wanted:
+            found = patiently(lambda: circuit.check(client, wanted), "check circuits")
+            with self.lock:
+                for listener_id, gate in found.items():
+                    if gate.state == "closed" and not gate.fails:
+                        self.closed[listener_id] = gate
+                    else:
+                        self.closed.pop(listener_id, None)
+            fresh.update(found)
+        return fresh
+
     # -- the delivery threads' side --
 
     def _run(self, kind: str) -> None:
@@ -362,6 +387,9 @@ class Engine:
             self._end(job, lane, None, stop=time.time() + 1.0)
             return
         stop = 0.0
+        if not outcome.ok:
+            with self.lock:
+                self.closed.pop(lane.listener.id, None)
         if is_down(outcome):
             lane.fails_seen = True
             stop = circuit.down(lane.slots.client, lane.listener.id)
@@ -611,8 +639,8 @@ def send(attempts: Sequence[Attempt], post: Post, settle: Settle, hold: Hold, cl
     sent = Sent()
     if not attempts:
         return sent
-    gates = patiently(lambda: circuit.check(client, {a.listener.id for a in attempts}), "check circuits")
     eng = engine()
+    gates = eng.gates(client, {a.listener.id for a in attempts})
     batch, held = eng.submit(attempts, gates, post, client)
     sent.held.extend(held)
 
