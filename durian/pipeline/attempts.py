@@ -75,11 +75,6 @@ class Policy:
     on_held: Callable[[list[tuple[Attempt, float]]], None] | None = None
 
 
-def dead_letter(attempt: Attempt, outcome: Outcome) -> None:
-    """``on_failure`` of paths without retries: the failed delivery becomes a dead letter."""
-    deadletters.store(attempt.event, attempt.listener.id, attempt.number, outcome)
-
-
 def run(
     attempts: Iterable[Attempt], policy: Policy, client: redis.Redis | None = None
 ) -> list[tuple[Attempt, Outcome]]:

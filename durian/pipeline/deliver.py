@@ -41,14 +41,11 @@ from collections.abc import Sequence
 
 import redis
 
-from ..conf import settings
-from ..core import schedule
 from ..core.outcome import Outcome
 from ..core.recipients import Snapshot
-from ..storage import circuit, deadletters, idempotency, listener_cache, parked
+from ..storage import circuit, idempotency, listener_cache, parked
 from ..storage.connection import get_redis, patiently
-from ..storage.marks import marks
-from . import attempts, lanes, queue, resend
+from . import attempts, lanes, policy, queue, resend
 
 logger = logging.getLogger("durian.workers")
 
@@ -135,16 +132,9 @@ class Leases:
         return leases
 
     def finish(self, attempt: attempts.Attempt, outcome: Outcome) -> None:
-        """Mark a held lease delivered, or give it back after a failure (``Policy.after``)."""
-        if attempt.webhook_id not in self.held:
-            return
-        if outcome.ok:  # written with the process's next batch of marks (kept until Redis answers)
-            marks.delivered(attempt.webhook_id)
-            return
-        try:
-            idempotency.finish(self.client, attempt.webhook_id, self.token, False)
-        except redis.RedisError as exc:  # the lease runs out by itself
-            logger.warning("durian: could not record the outcome of %s: %s", attempt.webhook_id, exc)
+        """End a held lease as the policy says (``Policy.after``)."""
+        if attempt.webhook_id in self.held:
+            policy.end_lease(self.client, attempt.webhook_id, self.token, outcome)
 
     def hold(self, held: list[tuple[attempts.Attempt, float]]) -> None:
         """Give back the leases of attempts a lane held, and queue them for when they may go."""
@@ -167,22 +157,11 @@ class Leases:
 
 
 def retry_or_dead_letter(attempt: attempts.Attempt, outcome: Outcome) -> None:
-    """Retry later, or turn the delivery into a dead letter (``Policy.on_failure`` of the workers).
-
-    The wait is the receiver's ``Retry-After`` when it sent one (429/502/503/504), else the
-    schedule's. Final failures (refused URL, 410 Gone) and the last attempt become dead letters.
-    """
-    delay = (
-        None
-        if outcome.final
-        else schedule.retry_delay(attempt.number, settings.RETRY_SCHEDULE, float(settings.RETRY_JITTER))
-    )
-    if delay is None:
-        if patiently(lambda: idempotency.delivered(get_redis("worker"), attempt.webhook_id), "check a delivery"):
-            return  # a duplicate of a delivery that went through meanwhile: not dead
-        deadletters.store(attempt.event, attempt.listener.id, attempt.number, outcome)
+    """Retry later, or turn the delivery into a dead letter, as ``durian.pipeline.policy`` says
+    (``Policy.on_failure`` of the workers). Retries wait in Redis until due (``queue.send``)."""
+    step = policy.next_step(attempt, outcome)
+    if not step.retry:
+        policy.bury(get_redis("worker"), attempt, outcome)
         return
-    if outcome.retry_after is not None:
-        delay = outcome.retry_after
     item = {**attempt.context, "attempt": attempt.number + 1}
-    patiently(lambda: queue.send([item], delay_ms=int(delay * 1000), retry=True), "queue a retry")
+    patiently(lambda: queue.send([item], delay_ms=int(step.delay * 1000), retry=True), "queue a retry")

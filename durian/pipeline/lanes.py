@@ -243,12 +243,9 @@ class Engine:
             for attempt in attempts:
                 gate = gates[attempt.listener.id]
                 lane = self._lane(attempt.listener, client)
-                lane.apply_gate(gate)
-                if gate.held:
-                    held.append((attempt, gate.until))
-                    continue
-                if lane.stop_until > time.time():
-                    held.append((attempt, lane.stop_until))
+                until = self._holds(lane, gate)
+                if until:
+                    held.append((attempt, until))
                     continue
                 job = Job(attempt, batch)
                 batch.jobs.append(job)
@@ -386,6 +383,11 @@ class Engine:
             logger.exception("durian: delivering %s failed; holding it", attempt.webhook_id)
             self._end(job, lane, None, stop=time.time() + 1.0)
             return
+        self._end(job, lane, outcome, self.observe(lane, outcome))
+
+    def observe(self, lane: Lane, outcome: Outcome) -> float:
+        """Feed the listener's circuit with an attempt's outcome; returns until when the lane
+        stops (the circuit opened, or 410 Gone: the listener is being disabled), else 0."""
         stop = 0.0
         if not outcome.ok:
             with self.lock:
@@ -396,9 +398,27 @@ class Engine:
         elif lane.fails_seen or lane.probe:
             lane.fails_seen = False
             circuit.up(lane.slots.client, lane.listener.id)
-        if outcome.gone:  # the listener is being disabled: the rest come back as dead letters
+        if outcome.gone:  # the rest come back as dead letters
             stop = time.time()
-        self._end(job, lane, outcome, stop)
+        if stop:
+            with self.lock:
+                lane.stop_until = max(lane.stop_until, stop)
+                lane.opened_seen = time.time()
+        return stop
+
+    def admits(self, listener: ListenerView, gate: circuit.Gate, client: redis.Redis) -> bool:
+        """Whether a message that read ``gate`` would queue attempts for ``listener`` now (else it
+        holds them): what the gate says, unless this process has seen the circuit open since."""
+        with self.lock:
+            return not self._holds(self._lane(listener, client), gate)
+
+    def _holds(self, lane: Lane, gate: circuit.Gate) -> float:
+        """Until when ``lane`` holds what a message that read ``gate`` brings (0: it queues it).
+        The engine's lock is held."""
+        lane.apply_gate(gate)
+        if gate.held:
+            return gate.until
+        return lane.stop_until if lane.stop_until > time.time() else 0.0
 
     def _end(self, job: Job, lane: Lane, outcome: Outcome | None, stop: float = 0.0) -> None:
         """The attempt ended (``outcome``), or failed unexpectedly (``None``: it is held)."""
@@ -410,7 +430,6 @@ class Engine:
                 lane.probe = ""
             if stop:
                 lane.stop_until = max(lane.stop_until, stop)
-                lane.opened_seen = time.time()
                 for kind in KINDS:
                     while lane.queued[kind]:
                         held.append((lane.queued[kind].popleft(), lane.stop_until))

@@ -9,15 +9,23 @@ from __future__ import annotations
 import logging
 
 from ..core.event import Event
+from ..core.outcome import Outcome
 from ..core.recipients import recipients
 from ..models import Listener
-from ..storage import listener_cache
+from ..storage import deadletters, listener_cache
 from ..storage.connection import get_redis
-from . import attempts
+from . import attempts, policy
 
 logger = logging.getLogger("durian.delivery")
 
-POLICY = attempts.Policy(records="now", inactive="dead_letter", on_failure=attempts.dead_letter)
+
+def _dead_letter(attempt: attempts.Attempt, outcome: Outcome) -> None:
+    """No retries here (``durian.pipeline.policy``): a failed attempt is a dead letter at once."""
+    if policy.next_step(attempt, outcome, retries=False) == policy.DEAD:
+        deadletters.store(attempt.event, attempt.listener.id, attempt.number, outcome)
+
+
+POLICY = attempts.Policy(records="now", inactive="dead_letter", on_failure=_dead_letter)
 
 
 def deliver(event: Event) -> None:

@@ -46,12 +46,11 @@ import uuid
 import redis
 
 from ..conf import settings
-from ..core import schedule
 from ..core.outcome import Outcome
 from ..core.recipients import ListenerView
-from ..storage import circuit, deadletters, idempotency, listener_cache, ordered, stream
+from ..storage import circuit, idempotency, listener_cache, ordered, stream
 from ..storage.connection import get_redis, patiently
-from . import attempts, lanes, queue
+from . import attempts, lanes, policy, queue
 
 logger = logging.getLogger("durian.workers")
 
@@ -237,35 +236,23 @@ class OrderedLane:
         return self._failed(attempt, head, outcome)
 
     def _failed(self, attempt: attempts.Attempt, head: ordered.Head, outcome: Outcome) -> bool:
-        """Retry the head later (the lane waits), or make it a dead letter and go on."""
-        delay = (
-            None
-            if outcome.final
-            else schedule.retry_delay(attempt.number, settings.RETRY_SCHEDULE, float(settings.RETRY_JITTER))
-        )
-        if delay is None:
-            if not idempotency.delivered(self.client, attempt.webhook_id):
-                deadletters.store(attempt.event, self.listener_id, attempt.number, outcome)
+        """Retry the head later (the lane waits), or make it a dead letter and go on, as
+        ``durian.pipeline.policy`` says."""
+        step = policy.next_step(attempt, outcome)
+        if not step.retry:
+            policy.bury(self.client, attempt, outcome)
             return self._done(head)
-        if outcome.retry_after is not None:
-            delay = outcome.retry_after
         if ordered.later(
-            self.client, self.listener_id, self.token, time.time() + delay, head.member, attempt.number + 1
+            self.client, self.listener_id, self.token, time.time() + step.delay, head.member, attempt.number + 1
         ):
-            self.pause = delay if delay <= SHORT_RETRY else 0.0
+            self.pause = step.delay if step.delay <= SHORT_RETRY else 0.0
         return False
 
     def _done(self, head: ordered.Head) -> bool:
         return patiently(lambda: ordered.done(self.client, self.listener_id, self.token, head.member), "settle a head")
 
     def _finish_lease(self, attempt: attempts.Attempt, outcome: Outcome) -> None:
-        if outcome.ok:  # wait for Redis: a "done" mark lost is a webhook sent twice later
-            patiently(lambda: idempotency.finish(self.client, attempt.webhook_id, self.token, True), "mark done")
-        else:
-            try:
-                idempotency.finish(self.client, attempt.webhook_id, self.token, False)
-            except redis.RedisError as exc:  # the lease runs out by itself
-                logger.warning("durian: could not release the lease of %s: %s", attempt.webhook_id, exc)
+        policy.end_lease(self.client, attempt.webhook_id, self.token, outcome)
 
     def _wait_for_rate(self, listener: ListenerView) -> bool:
         """Wait for a slot of the listener's rate limit; True if it had one (the lock may need renewing)."""

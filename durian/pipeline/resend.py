@@ -18,6 +18,7 @@ from . import attempts, queue
 
 
 def _settle(attempt: attempts.Attempt, outcome: Outcome) -> None:
+    """A re-send is one attempt, never retried: the letter is delivered, or keeps its new error."""
     deadletters.settle(attempt.context, outcome)
 
 
@@ -38,7 +39,7 @@ def resend(letters: Iterable[DeadLetter]) -> tuple[int, int]:
 def _settle_queued(attempt: attempts.Attempt, outcome: Outcome) -> None:
     letter = DeadLetter.objects.filter(pk=attempt.context["resend"]).first()
     if letter is not None:
-        deadletters.settle(letter, outcome)
+        _settle(attempts.Attempt(attempt.event, attempt.listener, attempt.number, context=letter), outcome)
 
 
 #: Re-sends queued for the workers: the same bookkeeping as a re-send in the request.
