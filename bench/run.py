@@ -50,7 +50,13 @@ TARGETS = {
     "noisy_factor": 1.5,  # healthy listener with black holes beside it: <= 1.5x alone + 2 s
     "noisy_slack_s": 2.0,
     "ordered_per_s": 50.0,  # deliveries/s to one ordered listener whose receiver answers in ~1 ms
+    "cpu_ms_per_delivery": 1.0,  # worker CPU per delivery, 1 listener answering at once, 1 process
+    "redis_commands_per_delivery": 3.0,
+    "in_flight_share": 0.8,  # mean requests in flight / min(DELIVERY_CONCURRENCY, the listeners' caps)
+    "capped_per_s": 400.0,  # one listener with max_in_flight=64 answering in 100 ms, 1 process
 }
+#: The listener cap of the "capped" scenario: one listener at 100 ms with its own max_in_flight.
+CAPPED_MAX_IN_FLIGHT = 64
 
 #: The ordered scenario's retry schedule (s): a failed first attempt is retried soon, as a site would set
 #: for an endpoint that fails now and then.
@@ -578,10 +584,20 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                      if prun else "n/a",
                      ratio(run["deliveries_per_s"], prun and prun["deliveries_per_s"]),
                      f">= {TARGETS['throughput_per_process']:,.0f}/process, >= {TARGETS['throughput_vs_peer']:.0f}x"))  # fmt: skip
+    one = d.get("throughput", {}).get("1_listeners_1_proc")
+    pone = p.get("throughput", {}).get("1_listeners_1_proc") or {}
+    if one:
+        rows.append(("worker CPU per delivery (ms; 1 listener, 1 process, less the idle rate)",
+                     f"{one['worker_cpu_ms_per_delivery']:.2f}", fmt(pone.get("worker_cpu_ms_per_delivery"), "", 2),
+                     ratio(pone.get("worker_cpu_ms_per_delivery"), one["worker_cpu_ms_per_delivery"]) + " less"
+                     if pone else "", f"<= {TARGETS['cpu_ms_per_delivery']}"))  # fmt: skip
+        rows.append(("Redis commands per delivery (1 listener, 1 process; XADD and idle polling left out)",
+                     f"{one['redis_commands_per_delivery']:.2f}", fmt(pone.get("redis_commands_per_delivery"), "", 2),
+                     "", f"<= {TARGETS['redis_commands_per_delivery']}"))  # fmt: skip
     cpu = [r["worker_cpu_ms_per_delivery"] for r in d.get("throughput", {}).values()]
     pcpu = [r["worker_cpu_ms_per_delivery"] for r in p.get("throughput", {}).values()]
     if cpu:
-        rows.append(("worker CPU per delivery (ms, median of the runs)", f"{statistics.median(cpu):.2f}",
+        rows.append(("worker CPU per delivery (ms, median of the throughput runs)", f"{statistics.median(cpu):.2f}",
                      f"{statistics.median(pcpu):.2f}" if pcpu else "n/a",
                      ratio(statistics.median(pcpu), statistics.median(cpu)) + " less" if pcpu else "", ""))  # fmt: skip
     lat, plat = d.get("latency"), p.get("latency")
@@ -633,8 +649,21 @@ def slow_and_noisy_rows(d: dict[str, Any], p: dict[str, Any]) -> list[tuple[str,
                      "(deliveries/s)", f"{run['deliveries_per_s']:,.0f}", fmt(peer.get("deliveries_per_s")),
                      ratio(run["deliveries_per_s"], peer.get("deliveries_per_s")),
                      f">= {TARGETS['slow_per_process']:,.0f}/process, >= {TARGETS['slow_vs_peer']:.0f}x"))  # fmt: skip
-        rows.append((f"  requests in flight at once ({run['processes']} process(es))", str(run["max_in_flight"]),
-                     fmt(peer.get("max_in_flight")), "", ""))  # fmt: skip
+        rows.append((f"  requests in flight, peak / mean ({run['processes']} process(es))",
+                     f"{run['max_in_flight']} / {run.get('mean_in_flight', 0):.0f}",
+                     f"{peer.get('max_in_flight', 'n/a')} / {fmt(peer.get('mean_in_flight'))}", "",
+                     f"mean >= {TARGETS['in_flight_share']:.0%} of min(DELIVERY_CONCURRENCY, caps)"
+                     if run["processes"] == 1 else ""))  # fmt: skip
+    for run, peer in [((d.get("capped") or {}), (p.get("capped") or {}))]:
+        if not run:
+            continue
+        rows.append((f"slow receiver (100 ms), 1 listener with max_in_flight={run['cap']}, 1 process (deliveries/s)",
+                     f"{run['deliveries_per_s']:,.0f}", fmt(peer.get("deliveries_per_s")),
+                     ratio(run["deliveries_per_s"], peer.get("deliveries_per_s")),
+                     f">= {TARGETS['capped_per_s']:,.0f}/s"))  # fmt: skip
+        rows.append(("  requests in flight, peak / mean", f"{run['max_in_flight']} / {run['mean_in_flight']:.0f}",
+                     f"{peer.get('max_in_flight', 'n/a')} / {fmt(peer.get('mean_in_flight'))}", "",
+                     f"mean >= {TARGETS['in_flight_share']:.0%} of {run['cap']}"))  # fmt: skip
     noisy, peer_noisy = d.get("noisy") or {}, p.get("noisy") or {}
 
     def took(x: dict[str, Any] | None) -> str:
@@ -772,6 +801,10 @@ def measure(system: System, dbs: list[Database], work_db: Database, redis_url: s
                              deliveries=prof.slow_deliveries[system.name])  # fmt: skip
         out.setdefault("slow", {})[f"{processes}_proc"] = run
         rss = max(rss, run["rss_max_mb"])
+    log(f"{system.name}: slow receiver (100 ms), 1 listener with max_in_flight={CAPPED_MAX_IN_FLIGHT}, 1 process")
+    run = throughput_run(system, work_db, receiver, redis_url, prof, 1, 1, logfile, path="/slow",
+                         deliveries=prof.slow_deliveries[system.name], max_in_flight=CAPPED_MAX_IN_FLIGHT)  # fmt: skip
+    out["capped"] = {**run, "cap": CAPPED_MAX_IN_FLIGHT}
     for holes in (0, 3):
         log(f"{system.name}: noisy neighbour, {holes} black-hole listener(s)")
         out.setdefault("noisy", {})[str(holes)] = noisy_run(system, work_db, receiver, redis_url, prof, holes, logfile)

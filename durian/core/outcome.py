@@ -52,6 +52,11 @@ class Outcome:
     detail: str = ""
 
     @property
+    def down(self) -> bool:
+        """A connection failure or timeout: no HTTP answer, and not a refused URL (what opens a circuit)."""
+        return not self.ok and self.status_code is None and not self.final
+
+    @property
     def gone(self) -> bool:
         """The receiver answered 410 Gone: it wants no more deliveries."""
         return self.status_code == 410

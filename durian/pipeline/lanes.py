@@ -44,12 +44,11 @@ from dataclasses import dataclass, field
 
 import redis
 from dramatiq.rate_limits import BucketRateLimiter
-from dramatiq.rate_limits.backends import RedisBackend
 
 from ..conf import settings
 from ..core.outcome import Outcome
 from ..core.recipients import ListenerView
-from ..storage import circuit, inflight
+from ..storage import circuit, inflight, rates
 from ..storage.connection import patiently
 from ..storage.marks import marks
 from ..storage.slots import Slots
@@ -84,25 +83,14 @@ class Sent:
     held: list[tuple[Attempt, float]] = field(default_factory=list)
 
 
-def is_down(outcome: Outcome) -> bool:
-    """A connection failure or timeout: no HTTP answer, and not a refused URL."""
-    return not outcome.ok and outcome.status_code is None and not outcome.final
-
-
 def concurrency(listener: ListenerView) -> int:
     """How many requests may be in flight to ``listener`` at once."""
     return max(1, int(listener.concurrency or settings.LISTENER_CONCURRENCY))
 
 
 def rate_limiter(client: redis.Redis, listener: ListenerView) -> BucketRateLimiter | None:
-    rate = listener.rate_limit
-    if not rate:
-        return None
-    key = f"{settings.KEY_PREFIX}:rate:{listener.id}"
-    backend = RedisBackend(client=client)
-    if rate >= 1:
-        return BucketRateLimiter(backend, key, limit=int(rate), bucket=1000)
-    return BucketRateLimiter(backend, key, limit=1, bucket=int(1000 / rate))
+    """The listener's rate limiter (``durian.storage.rates``), if it has a ``rate_limit``."""
+    return rates.limiter(client, listener.id, listener.rate_limit)
 
 
 def _slot_ttl() -> int:
@@ -158,6 +146,7 @@ class Lane:
 
     def __init__(self, listener: ListenerView, client: redis.Redis) -> None:
         self.listener = listener
+        self.cap = concurrency(listener)  # read again with each message (settings at call time)
         self.queued: dict[str, deque[Job]] = {kind: deque() for kind in KINDS}
         self.in_flight = 0
         self.tokens: list[str] = []
@@ -174,10 +163,6 @@ class Lane:
         self.rotating = dict.fromkeys(KINDS, False)  # in the engine's rotation of that kind
         self.slots = Slots.of_listener(client, listener.id, concurrency(listener), _slot_ttl())
         self.rate = rate_limiter(client, listener)
-
-    @property
-    def cap(self) -> int:
-        return concurrency(self.listener)
 
     def waiting(self) -> int:
         return sum(len(q) for q in self.queued.values())
@@ -255,6 +240,7 @@ class Engine:
                     self.rotation[job.kind].append(lane)
                 lane.queued[job.kind].append(job)
                 if lane not in grow:
+                    lane.cap = lane.slots.limit = concurrency(lane.listener)
                     grow.append(lane)
             if not batch.open:
                 batch.done.set()
@@ -388,16 +374,11 @@ class Engine:
     def observe(self, lane: Lane, outcome: Outcome) -> float:
         """Feed the listener's circuit with an attempt's outcome; returns until when the lane
         stops (the circuit opened, or 410 Gone: the listener is being disabled), else 0."""
-        stop = 0.0
         if not outcome.ok:
             with self.lock:
                 self.closed.pop(lane.listener.id, None)
-        if is_down(outcome):
-            lane.fails_seen = True
-            stop = circuit.down(lane.slots.client, lane.listener.id)
-        elif lane.fails_seen or lane.probe:
-            lane.fails_seen = False
-            circuit.up(lane.slots.client, lane.listener.id)
+        stop = circuit.feed(lane.slots.client, lane.listener.id, outcome, lane.fails_seen or bool(lane.probe))
+        lane.fails_seen = outcome.down
         if outcome.gone:  # the rest come back as dead letters
             stop = time.time()
         if stop:
@@ -433,7 +414,7 @@ class Engine:
                 for kind in KINDS:
                     while lane.queued[kind]:
                         held.append((lane.queued[kind].popleft(), lane.stop_until))
-            elif lane.stop_until and outcome is not None and not is_down(outcome) and lane.stop_until <= time.time():
+            elif lane.stop_until and outcome is not None and not outcome.down and lane.stop_until <= time.time():
                 lane.stop_until = 0.0
             batch = job.batch
             late = batch.late
@@ -567,12 +548,10 @@ class Engine:
         lane = self.lanes.get(listener.id)
         if lane is None:
             lane = self.lanes[listener.id] = Lane(listener, client)
-        elif lane.listener is not listener:
-            lane.listener = listener  # a newer snapshot: its cap and rate as of now
-            if lane.slots.limit != lane.cap:
-                lane.slots.limit = lane.cap
-            if (lane.rate is None) != (listener.rate_limit is None):
+        elif lane.listener is not listener:  # a newer snapshot: its rate as of now (its cap: ``submit``)
+            if lane.listener.rate_limit != listener.rate_limit:
                 lane.rate = rate_limiter(client, listener)
+            lane.listener = listener
         return lane
 
     def _lane_of(self, job: Job) -> Lane:

@@ -227,10 +227,7 @@ class OrderedLane:
         if not made:  # disabled meanwhile (410 Gone): a dead letter already
             return self._done(head)
         outcome = made[0][1]
-        if lanes.is_down(outcome):
-            circuit.down(self.client, self.listener_id)
-        elif gate.fails or gate.state == "probe":
-            circuit.up(self.client, self.listener_id)
+        circuit.feed(self.client, self.listener_id, outcome, bool(gate.fails) or gate.state == "probe")
         if outcome.ok:
             return self._done(head)
         return self._failed(attempt, head, outcome)

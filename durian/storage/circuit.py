@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import redis
 
 from ..conf import settings
+from ..core.outcome import Outcome
 from .connection import get_redis
 
 logger = logging.getLogger("durian.circuit")
@@ -148,6 +149,16 @@ def down(client: redis.Redis, listener_id: int) -> float:
     except redis.RedisError as exc:
         logger.warning("durian: could not count a failure of listener %s: %s", listener_id, exc)
         return 0.0
+
+
+def feed(client: redis.Redis, listener_id: int, outcome: Outcome, failing: bool) -> float:
+    """Feed the circuit with an attempt's outcome: a connection failure or timeout counts (returns
+    ``open_until`` once it is open); any answer closes a circuit that had ``failing`` seen."""
+    if outcome.down:
+        return down(client, listener_id)
+    if failing:
+        up(client, listener_id)
+    return 0.0
 
 
 def up(client: redis.Redis, listener_id: int) -> None:
