@@ -54,8 +54,9 @@ DEFAULTS: dict[str, Any] = {
     "RETRY_CONCURRENCY": 25,
     # Requests in flight to one listener at once, across every worker (a listener may set its own).
     "LISTENER_CONCURRENCY": 16,
-    # How long (ms) a message waits for a free slot of a busy listener before holding its items.
-    "LANE_WAIT_MS": 50,
+    # How long (ms) a listener whose requests have not answered yet still counts as answering: a
+    # message keeps its queued items for it (they wait for a free slot) rather than holding them.
+    "LANE_WAIT_MS": 500,
     # How long (ms) a message waits for its requests; those still in flight then are handed on
     # (recorded in Redis, settled by the thread posting them) and the message is acknowledged.
     "HANDOFF_MS": 100,

@@ -189,3 +189,18 @@ def test_retry_selected_on_many_dead_letters_to_a_slow_endpoint_delivers_each_on
         e.webhook_id(listener.pk) for e in events
     )
     assert not DeadLetter.objects.exclude(status=DeadLetter.Status.DELIVERED).exists()
+
+
+def test_a_listener_s_own_retry_schedule_gives_its_attempts_at_those_delays(worker, receiver, settings):
+    settings.DURIAN_RETRY_SCHEDULE = [0.1]  # the site's: 2 attempts, 0.1 s apart
+    receiver.always(500)
+    listener = PersonHook().listener(url=receiver.url, retry_schedule=[1, 2]).save()
+    Person.objects.create(name="Joe")
+
+    receiver.wait_for(3, delivered=False, timeout=30)  # 1 attempt + the listener's 2 retries
+    wait_until(lambda: DeadLetter.objects.exists())
+    assert DeadLetter.objects.get().attempts == 3
+    assert listener.deliveries.count() == 3
+    first, second, third = (r.at for r in receiver.requests)
+    assert 0.9 <= second - first < 1.9  # its 1 s, not the site's 0.1 s
+    assert 1.9 <= third - second < 3.5  # then its 2 s

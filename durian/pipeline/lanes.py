@@ -68,8 +68,6 @@ GATE_FRESH_SECONDS = 0.5
 _NEVER = circuit.Gate("closed", read_at=0.0)
 #: A message hands on queued attempts of a lane that answers, up to this many times the lane's cap.
 HANDED_QUEUE_FACTOR = 2
-#: A lane whose requests started less than this long ago (seconds) counts as answering.
-FLOWING_GRACE_SECONDS = 0.5
 Settle = Callable[[list[tuple[Attempt, Outcome]]], None]
 Hold = Callable[[list[tuple[Attempt, float]]], None]
 KINDS = ("first", "retry")
@@ -183,9 +181,10 @@ class Lane:
 
     def flowing(self) -> bool:
         """It answered within the last second, or its requests started less than
-        ``FLOWING_GRACE_SECONDS`` ago: its slots free up soon."""
+        ``DURIAN_LANE_WAIT_MS`` ago: its slots free up soon."""
         now = time.monotonic()
-        return now - self.answered < 1.0 or (self.in_flight > 0 and now - self.busy_since < FLOWING_GRACE_SECONDS)
+        grace = int(settings.LANE_WAIT_MS) / 1000
+        return now - self.answered < 1.0 or (self.in_flight > 0 and now - self.busy_since < grace)
 
     def apply_gate(self, gate: circuit.Gate) -> None:
         """What a circuit read says (engine lock held): "closed" read after this process saw it
