@@ -4,13 +4,17 @@
    items are dropped, with a log line); a paused listener's items are kept for it
    (``durian.storage.parked``);
 2. ``Leases.take``: one pipelined round trip takes the idempotency lease of every item
-   (``durian.storage.idempotency``): items delivered already are skipped, items another worker
-   holds are looked at again later;
-3. ``attempts.run`` with the workers' policy: posted many at once in per-listener lanes
-   (``durian.pipeline.lanes``), records in background batches, retries on the schedule, dead
-   letters after the last attempt; items a lane held (open circuit, concurrency cap) are queued
-   again with the same attempt number and their leases given back;
-4. ``Leases.reschedule_busy``: queue the items another worker held, for after its lease.
+   (``durian.storage.idempotency``: one ``SET NX PX`` each): items delivered already are skipped,
+   items another worker holds are looked at again later;
+3. ``attempts.refuse``: items of a disabled listener become dead letters at once;
+4. ``lanes.send``: the rest are posted many at once in per-listener lanes
+   (``durian.pipeline.lanes``, through ``attempts.post``); each lease ends as
+   ``durian.pipeline.policy.end_lease`` says, right after its attempt;
+5. ``policy.settle``: records in background batches, retries on the listener's schedule, dead
+   letters after the last attempt; ``policy.hold``: items a lane held (open circuit, a busy and
+   silent listener) are queued again with the same attempt number and their leases given back.
+   Attempts still on the wire when the message is acknowledged settle the same way, in the lanes;
+6. ``Leases.reschedule_busy``: queue the items another worker held, for after its lease.
 
 Replayed items (``"replay": True``) skip the idempotency check: they are meant to go out again.
 
@@ -19,8 +23,9 @@ acknowledged only when ``deliver`` returns, so work it keeps in hand is never lo
 
 - the listener snapshot, the leases, the circuits (before posting): wait for Redis
   (``durian.storage.connection.patiently``), then go on; nothing was posted yet;
-- the lease's outcome after a POST: a success waits for Redis (its "done" mark prevents a second
-  webhook); a failure's lease release is logged and dropped (the lease runs out by itself);
+- the lease's outcome after a POST: a success's "done" mark is written with the process's next
+  batch of marks (``durian.storage.marks``, kept until Redis answers); a failure's lease release
+  is logged and dropped (the lease runs out by itself);
 - the lane limiters: fall back to the in-process cap (``durian.pipeline.lanes``);
 - the circuit and health counters: logged and dropped (bookkeeping only);
 - queueing retries, held and busy items (kept in Redis until due, ``durian.storage.later``: not
@@ -33,15 +38,14 @@ retries take it from there (once Redis answers, it is delivered again; leases pr
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
 
 import redis
 
-from ..core.outcome import Outcome
 from ..core.recipients import Snapshot
 from ..storage import circuit, idempotency, listener_cache, parked
 from ..storage.connection import get_redis, patiently
@@ -51,7 +55,7 @@ logger = logging.getLogger("durian.workers")
 
 
 def deliver(items: Sequence[queue.Item]) -> None:
-    """Attempt each item once; retry or dead-letter each failure."""
+    """Attempt each item once; retry or dead-letter each failure (``durian.pipeline.policy``)."""
     client = get_redis("worker")
     snapshot = patiently(lambda: listener_cache.snapshots.get(client), "load listeners")
     batch = resolve(items, snapshot)
@@ -66,20 +70,12 @@ def deliver(items: Sequence[queue.Item]) -> None:
     back = Counter(int(data["listener"]) for data in items if data.get("held"))
     circuit.held(client, {k: -n for k, n in back.items()})
     leases = patiently(lambda: Leases.take(client, batch), "take idempotency leases")
-
-    def send(ready: Sequence[attempts.Attempt], post: lanes.Post, settle: lanes.Settle) -> tuple[list, list]:
-        sent = lanes.send(ready, post, settle, leases.hold, client)
-        return sent.made, sent.held
-
-    policy = attempts.Policy(
-        records="batched",
-        inactive="dead_letter",
-        after=leases.finish,
-        on_failure=retry_or_dead_letter,
-        send=send,
-        on_held=leases.hold,
-    )
-    attempts.run(leases.ready, policy, client)
+    ready, refused = attempts.refuse(leases.ready)
+    for attempt in refused:
+        policy.end_lease(client, attempt, None)
+    sent = lanes.send(ready, client)
+    policy.settle(client, sent.made)
+    policy.hold(client, sent.held)
     leases.reschedule_busy()
 
 
@@ -100,13 +96,13 @@ def resolve(items: Sequence[queue.Item], snapshot: Snapshot) -> list[attempts.At
 
 
 class Leases:
-    """The idempotency leases one message took: which attempts may go, which wait for another worker."""
+    """The idempotency leases one message took: which attempts may go (each carrying its lease's
+    token), which wait for another worker."""
 
     def __init__(self, client: redis.Redis, token: str) -> None:
         self.client = client
         self.token = token
         self.ready: list[attempts.Attempt] = []
-        self.held: set[str] = set()
         self.busy: list[queue.Item] = []
         self.wait_ms = 0
 
@@ -124,44 +120,13 @@ class Leases:
             elif claim.state == idempotency.DONE:
                 logger.info("durian: %s was delivered already; not sending it again", a.webhook_id)
             elif claim.go:
-                leases.held.add(a.webhook_id)
-                leases.ready.append(a)
+                leases.ready.append(dataclasses.replace(a, lease=leases.token))
             else:  # another worker is posting it, or died doing so: look again later
                 leases.busy.append(a.context)
                 leases.wait_ms = max(leases.wait_ms, claim.retry_in_ms)
         return leases
 
-    def finish(self, attempt: attempts.Attempt, outcome: Outcome) -> None:
-        """End a held lease as the policy says (``Policy.after``)."""
-        if attempt.webhook_id in self.held:
-            policy.end_lease(self.client, attempt.webhook_id, self.token, outcome)
-
-    def hold(self, held: list[tuple[attempts.Attempt, float]]) -> None:
-        """Give back the leases of attempts a lane held, and queue them for when they may go."""
-        released = Outcome(False, error="held")
-        for a, _ in held:
-            self.finish(a, released)
-        circuit.held(self.client, Counter(a.listener.id for a, _ in held))
-        now = time.time()
-        by_delay: dict[int, list[queue.Item]] = {}
-        for a, until in held:
-            delay = max(100, int((until - now) * 1000))
-            by_delay.setdefault(delay, []).append({**a.context, "held": True})
-        for delay, items in by_delay.items():
-            patiently(lambda: queue.send(items, delay_ms=delay, retry=True), "queue held deliveries")  # noqa: B023
-
     def reschedule_busy(self) -> None:
         """Queue the items other workers held, for just after their leases run out."""
         if self.busy:
             patiently(lambda: queue.send(self.busy, delay_ms=self.wait_ms + 100), "queue busy deliveries")
-
-
-def retry_or_dead_letter(attempt: attempts.Attempt, outcome: Outcome) -> None:
-    """Retry later, or turn the delivery into a dead letter, as ``durian.pipeline.policy`` says
-    (``Policy.on_failure`` of the workers). Retries wait in Redis until due (``queue.send``)."""
-    step = policy.next_step(attempt, outcome)
-    if not step.retry:
-        policy.bury(get_redis("worker"), attempt, outcome)
-        return
-    item = {**attempt.context, "attempt": attempt.number + 1}
-    patiently(lambda: queue.send([item], delay_ms=int(step.delay * 1000), retry=True), "queue a retry")

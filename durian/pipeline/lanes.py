@@ -38,7 +38,7 @@ import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -52,11 +52,11 @@ from ..storage import circuit, inflight, rates
 from ..storage.connection import patiently
 from ..storage.marks import marks
 from ..storage.slots import Slots
+from . import attempts, policy
 from .attempts import Attempt
 
 logger = logging.getLogger("durian.workers")
 
-Post = Callable[[Attempt], Outcome]
 #: How long items held for a busy listener (at its cap, or slow) wait before they come back.
 HOLD_SECONDS = 1.0
 #: How often a lane renews the concurrency slots it holds.
@@ -68,8 +68,6 @@ GATE_FRESH_SECONDS = 0.5
 _NEVER = circuit.Gate("closed", read_at=0.0)
 #: A message hands on queued attempts of a lane that answers, up to this many times the lane's cap.
 HANDED_QUEUE_FACTOR = 2
-Settle = Callable[[list[tuple[Attempt, Outcome]]], None]
-Hold = Callable[[list[tuple[Attempt, float]]], None]
 KINDS = ("first", "retry")
 
 
@@ -114,18 +112,17 @@ class Job:
 
 
 class Batch:
-    """The attempts of one message, and how they are settled: by the message's thread, or once
-    handed on (``late``, ``leftover``) by the threads that end them."""
+    """The attempts of one message: settled by the message's thread, or, once ``handed`` on, by
+    the threads that end them."""
 
-    def __init__(self, post: Post) -> None:
-        self.post = post
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
         self.jobs: list[Job] = []
         self.open = 0
         self.made: list[tuple[Attempt, Outcome]] = []
         self.held: list[tuple[Attempt, float]] = []
         self.done = threading.Event()
-        self.late: Callable[[Attempt, Outcome], None] | None = None
-        self.leftover: Hold | None = None
+        self.handed = False
 
     def end(self, job: Job, state: str) -> None:
         """Called with the engine's lock held."""
@@ -217,14 +214,14 @@ class Engine:
     # -- the message's side --
 
     def submit(
-        self, attempts: Sequence[Attempt], gates: dict[int, circuit.Gate], post: Post, client: redis.Redis
+        self, items: Sequence[Attempt], gates: dict[int, circuit.Gate], client: redis.Redis
     ) -> tuple[Batch, list[tuple[Attempt, float]]]:
-        """Queue ``attempts`` in their lanes; returns the batch and the attempts held at once."""
-        batch = Batch(post)
+        """Queue ``items`` in their lanes; returns the batch and the attempts held at once."""
+        batch = Batch(client)
         held: list[tuple[Attempt, float]] = []
         grow: list[Lane] = []
         with self.lock:
-            for attempt in attempts:
+            for attempt in items:
                 gate = gates[attempt.listener.id]
                 lane = self._lane(attempt.listener, client)
                 until = self._holds(lane, gate)
@@ -251,7 +248,7 @@ class Engine:
         self._start_threads()
         return batch, held
 
-    def wait(self, batch: Batch, client: redis.Redis, late: Callable[[Attempt, Outcome], None], leftover: Hold) -> None:
+    def wait(self, batch: Batch, client: redis.Redis) -> None:
         """Wait for ``batch`` up to ``DURIAN_HANDOFF_MS``, then hand on what is on the wire and what
         is queued in a lane that answers (up to ``HANDED_QUEUE_FACTOR`` times its cap, queued in
         all); wait longer (up to 10 s) for the rest of such lanes; hold what waits in the others."""
@@ -294,14 +291,14 @@ class Engine:
                     self._lane_of(job).handed_queued -= 1
             if batch.done.wait(0.02):
                 return
-        try:  # recorded first: a request that ends meanwhile clears its record through ``late``
+        try:  # recorded first: a request that ends meanwhile clears its record once settled
             inflight.hand_on(client, on)
         except redis.RedisError as exc:  # cannot hand them on: wait for them here instead
             logger.warning("durian: could not hand on %d delivery(ies) (%s); waiting", len(on), exc)
             batch.done.wait()
             return
         with self.lock:
-            batch.late, batch.leftover = late, leftover
+            batch.handed = True
             settled = [a for a, _ in batch.made if a.webhook_id in on]
         for attempt in settled:  # ended while their records were written: the message settles them
             marks.settled(attempt.webhook_id)
@@ -362,8 +359,10 @@ class Engine:
     def _post(self, job: Job, lane: Lane) -> None:
         attempt = job.attempt
         try:
-            self._wait_for_rate(lane)
-            outcome = job.batch.post(attempt)
+            if lane.rate is not None:
+                rates.wait(lane.rate)
+            outcome = attempts.post(attempt)
+            policy.end_lease(job.batch.client, attempt, outcome)
         except Exception:
             logger.exception("durian: delivering %s failed; holding it", attempt.webhook_id)
             self._end(job, lane, None, stop=time.time() + 1.0)
@@ -416,62 +415,49 @@ class Engine:
             elif lane.stop_until and outcome is not None and not outcome.down and lane.stop_until <= time.time():
                 lane.stop_until = 0.0
             batch = job.batch
-            late = batch.late
+            late = batch.handed
             if outcome is None:
                 held.append((job, stop))
             else:
-                if late is None:
+                if not late:
                     batch.made.append((job.attempt, outcome))
                 batch.end(job, "done")
             leftovers = self._hold_jobs(held)
             for kind in KINDS:
                 if lane.queued[kind]:
                     self.ready[kind].notify()
-        if late is not None and outcome is not None:
+        if late and outcome is not None:  # its message was acknowledged: settled here
             try:
-                late(job.attempt, outcome)
+                policy.settle(batch.client, [(job.attempt, outcome)])
             except Exception:  # its in-flight record stays: the delivery comes back through it
                 logger.exception("durian: could not settle %s", job.attempt.webhook_id)
             else:
                 marks.settled(job.attempt.webhook_id)
-        for hold, items in leftovers:
+        for client, items in leftovers:
             try:
-                hold(items)
+                policy.hold(client, items)
             except Exception:  # their in-flight records stay: they come back through them
                 logger.exception("durian: could not hold %d delivery(ies)", len(items))
                 continue
             for attempt, _ in items:
                 marks.settled(attempt.webhook_id)
 
-    def _hold_jobs(self, held: list[tuple[Job, float]]) -> list[tuple[Hold, list[tuple[Attempt, float]]]]:
+    def _hold_jobs(self, held: list[tuple[Job, float]]) -> list[tuple[redis.Redis, list[tuple[Attempt, float]]]]:
         """Hold queued jobs (engine lock held): a message still waiting gets them back; handed-on
-        ones are returned, with their batch's ``leftover``, to hold outside the lock."""
-        leftovers: dict[int, tuple[Hold, list[tuple[Attempt, float]]]] = {}
+        ones are returned, with their batch's client, to hold outside the lock."""
+        leftovers: dict[int, tuple[redis.Redis, list[tuple[Attempt, float]]]] = {}
         now = time.time()
         for job, until in held:
             until = max(until, now + 0.1)
             if job.handed and job.state == "queued":
                 self.lanes[job.attempt.listener.id].handed_queued -= 1
             batch = job.batch
-            if batch.leftover is not None:
-                leftovers.setdefault(id(batch), (batch.leftover, []))[1].append((job.attempt, until))
+            if batch.handed:
+                leftovers.setdefault(id(batch), (batch.client, []))[1].append((job.attempt, until))
             else:
                 batch.held.append((job.attempt, until))
             batch.end(job, "held")
         return list(leftovers.values())
-
-    def _wait_for_rate(self, lane: Lane) -> None:
-        if lane.rate is None:
-            return
-        while True:
-            try:
-                with lane.rate.acquire(raise_on_failure=False) as got:
-                    if got:
-                        return
-            except redis.RedisError as exc:
-                logger.warning("durian: rate limiter unavailable (%s); posting", exc)
-                return
-            time.sleep(0.02)
 
     # -- slots --
 
@@ -626,27 +612,25 @@ def drain(timeout: float) -> bool:
 # -- a message ---------------------------------------------------------------------------------------------
 
 
-def send(attempts: Sequence[Attempt], post: Post, settle: Settle, hold: Hold, client: redis.Redis) -> Sent:
-    """Post ``attempts`` in their listeners' lanes on this process's delivery threads.
+def send(batch: Sequence[Attempt], client: redis.Redis) -> Sent:
+    """Post ``batch`` in its listeners' lanes on this process's delivery threads
+    (``attempts.post``; each lease ends as ``policy.end_lease`` says, right after its attempt).
 
-    Waits until each attempt is settled, or up to ``DURIAN_HANDOFF_MS`` (longer while a lane with
-    queued attempts keeps answering): then attempts not started are held, and those on the wire are
-    handed on (``durian.storage.inflight``): their threads settle each through ``settle``.
+    Waits until each attempt ended, or up to ``DURIAN_HANDOFF_MS`` (longer while a lane with
+    queued attempts keeps answering): then attempts not started are held, and those on the wire
+    (and queued for an answering lane) are handed on (``durian.storage.inflight``): the threads
+    that end them settle each through ``policy.settle``. Returns the rest: made, and held.
     """
     sent = Sent()
-    if not attempts:
+    if not batch:
         return sent
     eng = engine()
-    gates = eng.gates(client, {a.listener.id for a in attempts})
-    batch, held = eng.submit(attempts, gates, post, client)
+    gates = eng.gates(client, {a.listener.id for a in batch})
+    message, held = eng.submit(batch, gates, client)
     sent.held.extend(held)
-
-    def late(attempt: Attempt, outcome: Outcome) -> None:
-        settle([(attempt, outcome)])
-
-    eng.wait(batch, client, late, hold)
+    eng.wait(message, client)
     with eng.lock:
-        sent.made.extend(batch.made)
-        sent.held.extend(batch.held)
-        batch.made, batch.held = [], []
+        sent.made.extend(message.made)
+        sent.held.extend(message.held)
+        message.made, message.held = [], []
     return sent

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 
 from ..core.event import Event
-from ..core.outcome import Outcome
 from ..core.recipients import recipients
 from ..models import Listener
 from ..storage import deadletters, listener_cache
@@ -19,20 +18,13 @@ from . import attempts, policy
 logger = logging.getLogger("durian.delivery")
 
 
-def _dead_letter(attempt: attempts.Attempt, outcome: Outcome) -> None:
-    """No retries here (``durian.pipeline.policy``): a failed attempt is a dead letter at once."""
-    if policy.next_step(attempt, outcome, retries=False) == policy.DEAD:
-        deadletters.store(attempt.event, attempt.listener.id, attempt.number, outcome)
-
-
-POLICY = attempts.Policy(records="now", inactive="dead_letter", on_failure=_dead_letter)
-
-
 def deliver(event: Event) -> None:
     """Deliver ``event`` to the listeners that receive it, now. Never raises."""
     try:
         snapshot = listener_cache.snapshot_of(Listener.objects.filter(hook=event.hook))
         batch = [attempts.Attempt(event, listener) for listener in recipients(snapshot, event)]
-        attempts.run(batch, POLICY, get_redis("request"))
+        for attempt, outcome in attempts.run(batch, "now", client=get_redis("request")):
+            if policy.next_step(attempt, outcome, retries=False) == policy.DEAD:  # no retries here
+                deadletters.store(attempt.event, attempt.listener.id, attempt.number, outcome)
     except Exception:
         logger.exception("durian: local delivery of %s event %s failed", event.hook, event.id)

@@ -38,6 +38,7 @@ Local delivery (``async_ = False``), dead letters re-sent from admin and replays
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -48,7 +49,7 @@ import redis
 from ..conf import settings
 from ..core.outcome import Outcome
 from ..core.recipients import ListenerView
-from ..storage import circuit, idempotency, listener_cache, ordered, stream
+from ..storage import circuit, idempotency, listener_cache, ordered, rates, stream
 from ..storage.connection import get_redis, patiently
 from . import attempts, lanes, policy, queue
 
@@ -201,7 +202,7 @@ class OrderedLane:
             return False
         attempt = attempts.Attempt(queue.event_of(head.item), listener, head.attempt, context=head.item)
         if not listener.active:  # disabled: a dead letter at once, as for any listener
-            attempts.run([attempt], attempts.Policy(records="now", inactive="dead_letter"), self.client)
+            attempts.refuse([attempt])
             return self._done(head)
         gate = circuit.check(self.client, [self.listener_id])[self.listener_id]
         if gate.held:  # open, or another worker probes: wait, burning no attempt
@@ -213,17 +214,15 @@ class OrderedLane:
         if not claim.go:  # a killed worker's lease on it: wait until it runs out
             ordered.later(self.client, self.listener_id, self.token, time.time() + claim.retry_in_ms / 1000 + 0.05)
             return False
-        if self._wait_for_rate(listener) and not ordered.renew(self.client, self.listener_id, self.token, lock_ms()):
-            self._finish_lease(attempt, Outcome(False, error="lane lost"))
-            return False
-        failures: list[Outcome] = []
-        policy = attempts.Policy(
-            records="batched",
-            inactive="dead_letter",
-            after=self._finish_lease,
-            on_failure=lambda _, outcome: failures.append(outcome),
-        )
-        made = attempts.run([attempt], policy, self.client)
+        attempt = dataclasses.replace(attempt, lease=self.token)
+        limit = lanes.rate_limiter(self.client, listener)
+        if limit is not None:
+            rates.wait(limit, _stopping)
+            if not ordered.renew(self.client, self.listener_id, self.token, lock_ms()):
+                policy.end_lease(self.client, attempt, None)
+                return False
+        made = attempts.run([attempt], "batched", client=self.client)
+        policy.end_lease(self.client, attempt, made[0][1] if made else None)
         if not made:  # disabled meanwhile (410 Gone): a dead letter already
             return self._done(head)
         outcome = made[0][1]
@@ -247,18 +246,3 @@ class OrderedLane:
 
     def _done(self, head: ordered.Head) -> bool:
         return patiently(lambda: ordered.done(self.client, self.listener_id, self.token, head.member), "settle a head")
-
-    def _finish_lease(self, attempt: attempts.Attempt, outcome: Outcome) -> None:
-        policy.end_lease(self.client, attempt.webhook_id, self.token, outcome)
-
-    def _wait_for_rate(self, listener: ListenerView) -> bool:
-        """Wait for a slot of the listener's rate limit; True if it had one (the lock may need renewing)."""
-        limiter = lanes.rate_limiter(self.client, listener)
-        if limiter is None:
-            return False
-        while not _stopping.is_set():
-            with limiter.acquire(raise_on_failure=False) as got:
-                if got:
-                    return True
-            time.sleep(0.02)
-        return True

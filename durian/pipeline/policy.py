@@ -2,14 +2,19 @@
 
 For each listener: whether a failed attempt is retried or becomes a dead letter, after which delay
 (the listener's own ``retry_schedule``, else ``DURIAN_RETRY_SCHEDULE``; a receiver's
-``Retry-After`` wins), and how the attempt's idempotency lease ends. The workers' messages
-(``durian.pipeline.deliver``), the ordered lanes (``durian.pipeline.ordered``), local delivery
-(``durian.pipeline.local``) and re-sent dead letters (``durian.pipeline.resend``) all ask here.
+``Retry-After`` wins), and how the attempt's idempotency lease ends: delivered, failed, or held
+(not attempted: its circuit was open, or its listener busy and silent). The workers' messages
+(``durian.pipeline.deliver``) and lanes (``durian.pipeline.lanes``) settle through ``settle`` and
+``hold``; the ordered lanes (``durian.pipeline.ordered``) and local delivery
+(``durian.pipeline.local``) ask ``next_step``; re-sent dead letters (``durian.pipeline.resend``)
+are one attempt, never retried.
 """
 
 from __future__ import annotations
 
 import logging
+import time
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,10 +24,11 @@ from ..conf import settings
 from ..core import schedule
 from ..core.outcome import Outcome
 from ..core.recipients import ListenerView
-from ..storage import deadletters, idempotency
+from ..storage import circuit, deadletters, idempotency
 from ..storage.connection import patiently
 from ..storage.marks import marks
-from .attempts import Attempt
+from . import attempts, queue
+from .attempts import Attempt, Made
 
 logger = logging.getLogger("durian.workers")
 
@@ -61,17 +67,51 @@ def next_step(attempt: Attempt, outcome: Outcome, retries: bool = True) -> Next:
     return Next("retry", outcome.retry_after if outcome.retry_after is not None else delay)
 
 
-def end_lease(client: redis.Redis, webhook_id: str, token: str, outcome: Outcome) -> None:
-    """End the idempotency lease an attempt held: "done" once delivered (written with the
-    process's next batch of marks, ``durian.storage.marks``), else given back at once, so that the
-    retry can take it (a lease not given back runs out by itself)."""
-    if outcome.ok:
-        marks.delivered(webhook_id)
+def end_lease(client: redis.Redis, attempt: Attempt, outcome: Outcome | None) -> None:
+    """End the idempotency lease ``attempt`` holds, if any: "done" once delivered (written with
+    the process's next batch of marks, ``durian.storage.marks``), else given back at once (failed,
+    or held: ``None``), so that the next try can take it (a lease not given back runs out by itself)."""
+    if attempt.lease is None:
+        return
+    if outcome is not None and outcome.ok:
+        marks.delivered(attempt.webhook_id)
         return
     try:
-        idempotency.finish(client, webhook_id, token, False)
+        idempotency.finish(client, attempt.webhook_id, attempt.lease, False)
     except redis.RedisError as exc:
-        logger.warning("durian: could not give back the lease of %s: %s", webhook_id, exc)
+        logger.warning("durian: could not give back the lease of %s: %s", attempt.webhook_id, exc)
+
+
+def settle(client: redis.Redis, made: Made) -> None:
+    """The workers' bookkeeping of attempts made: their records, health and metrics, then each
+    failure retried later (kept in Redis until due) or buried as a dead letter."""
+    attempts.record(made, "batched", client)
+    for attempt, outcome in made:
+        if outcome.ok:
+            continue
+        step = next_step(attempt, outcome)
+        if not step.retry:
+            bury(client, attempt, outcome)
+            continue
+        item = {**attempt.context, "attempt": attempt.number + 1}
+        patiently(lambda: queue.send([item], delay_ms=int(step.delay * 1000), retry=True), "queue a retry")  # noqa: B023
+
+
+def hold(client: redis.Redis, held: Sequence[tuple[Attempt, float]]) -> None:
+    """Attempts held without posting (an open circuit, a busy and silent listener): their leases
+    given back, counted as waiting, and queued again for when they may go (not an attempt)."""
+    if not held:
+        return
+    for attempt, _ in held:
+        end_lease(client, attempt, None)
+    circuit.held(client, Counter(a.listener.id for a, _ in held))
+    now = time.time()
+    by_delay: dict[int, list[queue.Item]] = {}
+    for attempt, until in held:
+        delay = max(100, int((until - now) * 1000))
+        by_delay.setdefault(delay, []).append({**attempt.context, "held": True})
+    for delay, items in by_delay.items():
+        patiently(lambda: queue.send(items, delay_ms=delay, retry=True), "queue held deliveries")  # noqa: B023
 
 
 def bury(client: redis.Redis, attempt: Attempt, outcome: Outcome) -> bool:

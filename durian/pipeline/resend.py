@@ -22,16 +22,15 @@ def _settle(attempt: attempts.Attempt, outcome: Outcome) -> None:
     deadletters.settle(attempt.context, outcome)
 
 
-POLICY = attempts.Policy(records="now", inactive="attempt", after=_settle)
-
-
 def resend(letters: Iterable[DeadLetter]) -> tuple[int, int]:
     """Re-send dead letters now. Returns ``(delivered, failed)``."""
     batch = [
         attempts.Attempt(letter.event, listener_cache.view(letter.listener), letter.attempts + 1, context=letter)
         for letter in letters
     ]
-    made = attempts.run(batch, POLICY, get_redis("request"))
+    made = attempts.run(batch, "now", refusing=False, client=get_redis("request"))
+    for attempt, outcome in made:
+        _settle(attempt, outcome)
     delivered = sum(1 for _, outcome in made if outcome.ok)
     return delivered, len(made) - delivered
 
@@ -40,10 +39,6 @@ def _settle_queued(attempt: attempts.Attempt, outcome: Outcome) -> None:
     letter = DeadLetter.objects.filter(pk=attempt.context["resend"]).first()
     if letter is not None:
         _settle(attempts.Attempt(attempt.event, attempt.listener, attempt.number, context=letter), outcome)
-
-
-#: Re-sends queued for the workers: the same bookkeeping as a re-send in the request.
-QUEUED_POLICY = attempts.Policy(records="now", inactive="attempt", after=_settle_queued)
 
 
 def queue_resend(letters: Iterable[DeadLetter]) -> int:
@@ -58,4 +53,5 @@ def queue_resend(letters: Iterable[DeadLetter]) -> int:
 
 def run_queued(batch: Sequence[attempts.Attempt], client: redis.Redis) -> None:
     """Re-send the queued dead letters of one worker message (``durian.pipeline.deliver``)."""
-    attempts.run(batch, QUEUED_POLICY, client)
+    for attempt, outcome in attempts.run(batch, "now", refusing=False, client=client):
+        _settle_queued(attempt, outcome)

@@ -268,9 +268,11 @@ def test_a_client_sees_a_short_reason_and_staff_keep_the_technical_detail(as_ali
     from durian.pipeline import attempts
 
     listener = Listener.objects.create(hook="person", url="http://127.0.0.1:9/hook", owner=alice)
-    policy = attempts.Policy(records="now", inactive="attempt")
     attempts.run(
-        [attempts.Attempt(Event(hook="person", payload={}), listener_cache.view(listener))], policy, redis_client
+        [attempts.Attempt(Event(hook="person", payload={}), listener_cache.view(listener))],
+        "now",
+        refusing=False,
+        client=redis_client,
     )
     page = text(as_alice.get(reverse("durian:listener-deliveries", kwargs={"pk": listener.pk})))
     assert "connection refused by 127.0.0.1:9" in page
