@@ -48,7 +48,7 @@ def next_steps(redis_url: str, port: int, metrics_port: int, var: str | None = N
         f"webhooks:   http://127.0.0.1:{port}/webhooks/   sign in as demo / demo, or client / client",
         f"metrics:    http://127.0.0.1:{metrics_port}/metrics   the worker's Prometheus endpoint (port {metrics_port})",
         f"commands:   in another terminal, first run   {exports}",
-        f"            then .venv/bin/python manage.py durian_status (or another durian_* command); "
+        "            then .venv/bin/python manage.py durian_status (or another durian_* command); "
         "without REDIS_URL they use localhost:6379",
     ]
 
