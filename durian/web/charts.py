@@ -8,6 +8,7 @@ scaled down, would shrink its labels to a few pixels.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -50,17 +51,16 @@ def _scale(top: float) -> float:
 
 
 def _ticks(count: int, room: float) -> list[int]:
-    """The indexes of the x labels shown: evenly spaced, as many as fit in ``room`` px, the last always."""
+    """The indexes of the x labels shown: evenly spaced, ``LABEL_ROOM`` px apart at least, the last always
+    (drawn ending at the right edge, so the one before it keeps more room)."""
     if count == 0:
         return []
-    fit = max(2, int(room // LABEL_ROOM) + 1)
-    every = max(1, -(-(count - 1) // (fit - 1)))  # ceiling division
-    shown = list(range(0, count, every))
-    if shown[-1] != count - 1:
-        if count - 1 - shown[-1] < every / 2 and len(shown) > 1:
-            shown.pop()  # too close to the last one: the two would overlap
-        shown.append(count - 1)
-    return shown
+    step = room / max(count - 1, 1)  # px between two points
+    every = max(1, math.ceil(LABEL_ROOM / step))
+    shown = list(range(0, count - 1, every))
+    while shown and (count - 1 - shown[-1]) * step < LABEL_ROOM * 1.25:
+        shown.pop()
+    return [*shown, count - 1]
 
 
 def responsive_chart(

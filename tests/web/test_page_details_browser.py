@@ -38,15 +38,18 @@ BROKEN_WORDS = """(selector) => {
   return broken;
 }"""
 
-#: Each visible axis label of the charts: its text, its rendered height, and whether its chart shows it whole.
+#: Each visible axis label of the charts: its text, its rendered height, whether its chart shows it whole,
+#: and whether it overlaps another label.
 AXIS_LABELS = """() => [...document.querySelectorAll('svg.durian-chart')].filter(svg => svg.getClientRects().length
     && getComputedStyle(svg).display !== 'none').flatMap(svg => {
   const chart = svg.getBoundingClientRect();
-  return [...svg.querySelectorAll('text.axis')].map(t => {
-    const r = t.getBoundingClientRect();
-    return {text: t.textContent, height: r.height,
-            whole: r.left >= chart.left - 0.5 && r.right <= chart.right + 0.5 && r.top >= chart.top - 0.5 && r.bottom <= chart.bottom + 0.5};
-  });
+  const boxes = [...svg.querySelectorAll('text.axis')].map(t => [t, t.getBoundingClientRect()]);
+  return boxes.map(([t, r]) => ({
+    text: t.textContent,
+    height: r.height,
+    whole: r.left >= chart.left - 0.5 && r.right <= chart.right + 0.5 && r.top >= chart.top - 0.5 && r.bottom <= chart.bottom + 0.5,
+    overlaps: boxes.some(([o, q]) => o !== t && q.left < r.right && r.left < q.right && q.top < r.bottom && r.top < q.bottom),
+  }));
 })"""
 
 SHORT_CELLS = ", ".join(
@@ -103,12 +106,13 @@ def test_the_delivery_health_dashboard_fits_the_window_and_its_charts_stay_reada
     width,
 ):
     page = signed_in(browser, live_server, history, width)
-    for hours in (24, 6):
+    for hours in (24, 6, 720):
         page.goto(f"/admin/durian/listener/health/?hours={hours}")
         labels = page.evaluate(AXIS_LABELS)
         assert len(labels) >= 2 * (5 + 4)  # two charts, five y labels and a few hours each
         assert [x["text"] for x in labels if x["height"] < 9] == []  # readable: no label shrunk to a few pixels
         assert [x["text"] for x in labels if not x["whole"]] == []  # the last hour's label is not clipped
+        assert [x["text"] for x in labels if x["overlaps"]] == []
     page.goto("/admin/durian/listener/health/")
     shoot(page, f"health-{width}")
     assert page.evaluate(OVERFLOW) == []
