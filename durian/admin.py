@@ -342,6 +342,7 @@ class DeliveryAdmin(admin.ModelAdmin):
     search_fields = ("webhook_id", "event_id", "error")
     list_select_related = ("listener",)
     date_hierarchy = "created_at"
+    change_form_template = "durian/admin/delivery_change_form.html"  # long webhook ids wrap on a phone
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

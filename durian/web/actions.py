@@ -16,6 +16,7 @@ from ..transport.ssrf import reaches_allowed_private
 from . import access, throttle
 from .feedback import tell
 from .listeners import reveal_secret_once
+from .listing import back_to_list
 from .sample import send_test_event
 
 
@@ -25,7 +26,7 @@ def pause(request: HttpRequest, pk: int) -> HttpResponse:
     listener = access.listener(request.user, pk, "change")
     listener.pause()
     tell(request, f"Listener {listener.pk} paused: it receives nothing until you resume it.")
-    return redirect("durian:listener-list")
+    return redirect(back_to_list(request, listener))
 
 
 @login_required
@@ -34,7 +35,7 @@ def resume(request: HttpRequest, pk: int) -> HttpResponse:
     listener = access.listener(request.user, pk, "change")
     listener.enable()
     tell(request, f"Listener {listener.pk} is active again.")
-    return redirect("durian:listener-list")
+    return redirect(back_to_list(request, listener))
 
 
 @login_required

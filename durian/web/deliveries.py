@@ -14,6 +14,7 @@ from ..models import DeadLetter
 from ..pipeline.resend import resend
 from . import access, throttle
 from .feedback import tell
+from .listeners import HEALTH_WINDOW_HOURS, with_health
 
 PER_PAGE = 25
 
@@ -21,17 +22,20 @@ PER_PAGE = 25
 @login_required
 def delivery_list(request: HttpRequest, pk: int) -> HttpResponse:
     listener = access.listener(request.user, pk, "view")
+    with_health([listener])  # the same badge and figures as on the list
     deliveries = Paginator(listener.deliveries.order_by("-created_at", "-id"), PER_PAGE)
     letters = Paginator(listener.dead_letters.order_by("-created_at", "-id"), PER_PAGE)
     delivery_page = deliveries.get_page(request.GET.get("page"))
     letter_page = letters.get_page(request.GET.get("dead_page"))
     context = {
         "listener": listener,
+        "health_window_hours": HEALTH_WINDOW_HOURS,
         "deliveries": delivery_page,
         "dead_letters": letter_page,
         "keep_dead_page": f"&dead_page={letter_page.number}",
         "keep_page": f"&page={delivery_page.number}",
         "can_retry": access.can(request.user, "change"),
+        "show_owner": access.sees_all(request.user, "view"),
     }
     return TemplateResponse(request, "durian/delivery_list.html", context)
 

@@ -98,7 +98,7 @@ def test_the_list_shows_hook_url_filters_state_and_health(as_alice, alices_liste
     html = page(as_alice.get(reverse("durian:listener-list")))
     assert "<code>person</code>" in html and alices_listener.url in html
     assert "name starts with &#x27;A&#x27;" in html
-    assert '<span class="badge active health-failing">active</span>' in html  # 3 failures in a row: red
+    assert '<span class="badge active health-failing">active · failing</span>' in html  # 3 failures in a row: red
     assert timezone.localtime(success).strftime("%Y-%m-%d %H:%M:%S") in html
     assert "<dt>Failures in a row</dt><dd>3</dd>" in html
     for action in ("Deliveries", "Edit", "Pause", "Send test event", "Rotate secret", "Delete"):
