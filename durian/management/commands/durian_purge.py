@@ -15,7 +15,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):  # type: ignore[no-untyped-def]
         parser.add_argument(
-            "--older-than", required=True, help="Age (7d, 12h, 30m) or ISO date/time: remove what is older."
+            "--older-than", required=True, help="Age (7d, 12h, 30min) or ISO date/time: remove what is older."
         )
         parser.add_argument("--dry-run", action="store_true", help="Count what would be removed; remove nothing.")
 

@@ -2,10 +2,17 @@
 
 import json
 
-from django.core.management.base import BaseCommand
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from django.core.management.base import BaseCommand, CommandError
 
+from durian.conf import settings
+from durian.core.redact import display_url
 from durian.management import status
-from durian.storage.connection import get_redis
+
+#: Seconds to wait for Redis to connect or answer: an operator is waiting at the terminal.
+TIMEOUT_S = 3.0
 
 
 class Command(BaseCommand):
@@ -15,7 +22,21 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print the status as JSON.")
 
     def handle(self, *args, **options):  # type: ignore[no-untyped-def]
-        state = status.gather(get_redis("worker"))
+        url = settings.REDIS_URL
+        # A client of its own, without redis-py's retries: an unreachable Redis is one line, in seconds.
+        client = redis.Redis.from_url(
+            url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S, retry=Retry(NoBackoff(), 0), retry_on_error=[]
+        )
+        try:
+            client.ping()
+            state = status.gather(client)
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise CommandError(
+                f"cannot reach Redis at {display_url(url)} ({exc}); is it running, and is DURIAN_REDIS_URL "
+                "(or REDIS_URL) set to it?"
+            ) from None
+        finally:
+            client.close()
         if options["json"]:
             self.stdout.write(json.dumps(state, indent=2, default=str))
         else:
