@@ -8,6 +8,18 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 
+from .. import __version__
+
+#: What the OpenAPI document says about itself (drf-spectacular's ``TITLE``, ``VERSION``, ``DESCRIPTION``).
+DOCUMENT: dict[str, Any] = {
+    "TITLE": "durian webhooks API",
+    "VERSION": __version__,
+    "DESCRIPTION": (
+        "Webhooks for Django (django-durian): the event catalog, listeners with filters, their "
+        "deliveries and dead letters. Authenticate with `Authorization: Token <key>`."
+    ),
+}
+
 
 class Detail(serializers.Serializer):
     """An error with a message: ``{"detail": "Not found."}``."""

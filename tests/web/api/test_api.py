@@ -268,3 +268,12 @@ def test_any_json_as_filters_makes_a_listener_or_a_400_never_a_500(as_alice, fil
         listener = Listener.objects.get(pk=response.json()["id"])
         assert response.json()["filters"] == listener.filters
         listener.matchers  # noqa: B018  (usable matchers)
+
+
+def test_the_openapi_schema_names_durian_with_its_version_and_description(client):
+    import durian
+
+    info = client.get(f"{API}/schema/?format=json").json()["info"]
+    assert "durian" in info["title"]
+    assert info["version"] == durian.__version__ != "0.0.0"
+    assert "Webhooks for Django" in info["description"]
