@@ -30,7 +30,9 @@ class Detail(serializers.Serializer):
 INVALID = OpenApiResponse(OpenApiTypes.OBJECT, description="Bad input: field name → list of messages.")
 
 
-def documented(ok: dict[int, Any], *, invalid: bool = False, conflict: bool = False, **options: Any) -> Any:
+def documented(
+    ok: dict[int, Any], *, invalid: bool = False, conflict: bool = False, throttled: bool = False, **options: Any
+) -> Any:
     """``extend_schema`` with the successful responses ``ok`` and every error the API answers."""
     errors: dict[int, Any] = {
         401: OpenApiResponse(Detail, description="No credentials, or a wrong token."),
@@ -39,6 +41,10 @@ def documented(ok: dict[int, Any], *, invalid: bool = False, conflict: bool = Fa
     }
     if invalid:
         errors[400] = INVALID
+    if throttled:
+        errors[429] = OpenApiResponse(
+            Detail, description="Too many test events and retries this minute (DURIAN_TEST_SEND_RATE, per user)."
+        )
     if conflict:
         errors[409] = OpenApiResponse(Detail, description="The dead letter was delivered already.")
     return extend_schema(responses={**ok, **errors}, **options)

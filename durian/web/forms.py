@@ -210,8 +210,13 @@ class ListenerForm(forms.Form):
 
     def _post_clean(self) -> None:
         listener = self.instance
-        if "url" in self.cleaned_data and listener.pk is not None:
-            self.cleaned_data["url"] = redact.restore_password(self.cleaned_data["url"], listener.url)
+        if "url" in self.cleaned_data:
+            try:
+                self.cleaned_data["url"] = redact.restore_password(
+                    self.cleaned_data["url"], listener.url if listener.pk is not None else ""
+                )
+            except ValidationError as exc:
+                self.add_error("url", exc)  # also drops "url" from cleaned_data: the stored URL stays
         for name in self.EDITS:
             if name in self.cleaned_data:
                 setattr(listener, name, self.cleaned_data[name])

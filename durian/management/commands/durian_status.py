@@ -3,9 +3,9 @@
 import json
 
 import redis
+from django.core.management.base import BaseCommand, CommandError
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from django.core.management.base import BaseCommand, CommandError
 
 from durian.conf import settings
 from durian.core.redact import display_url
@@ -25,7 +25,11 @@ class Command(BaseCommand):
         url = settings.REDIS_URL
         # A client of its own, without redis-py's retries: an unreachable Redis is one line, in seconds.
         client = redis.Redis.from_url(
-            url, socket_timeout=TIMEOUT_S, socket_connect_timeout=TIMEOUT_S, retry=Retry(NoBackoff(), 0), retry_on_error=[]
+            url,
+            socket_timeout=TIMEOUT_S,
+            socket_connect_timeout=TIMEOUT_S,
+            retry=Retry(NoBackoff(), 0),
+            retry_on_error=[],
         )
         try:
             client.ping()
