@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import html
+import io
 import json
 
 import pytest
@@ -254,3 +255,32 @@ def test_the_builder_follows_the_same_filter_rules(db):
     with pytest.raises(ValidationError, match="plain value"):
         PersonHook().listener(url="http://127.0.0.1:9/x").match(name={"op": "is"}).save()
     assert PersonHook().listener(url="http://127.0.0.1:9/x").match(created=True, name="Jo").save().pk
+
+
+def test_the_migration_seals_the_password_of_existing_rows_and_reseal_rotates_it(alice, settings, redis_client):
+    from importlib import import_module
+    from types import SimpleNamespace
+
+    from django.apps import apps
+    from django.core.management import call_command
+
+    listener = Listener.objects.create(hook="person", url=PASSWORD_URL, owner=alice)
+
+    def stored() -> str:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT url FROM durian_listener WHERE id = %s", [listener.pk])
+            return cursor.fetchone()[0]
+
+    with connection.cursor() as cursor:  # a row written before URL passwords were sealed
+        cursor.execute("UPDATE durian_listener SET url = %s WHERE id = %s", [PASSWORD_URL, listener.pk])
+    assert Listener.objects.get(pk=listener.pk).url == PASSWORD_URL  # a plain row still reads
+    migration = import_module("durian.migrations.0007_url_passwords_at_rest")
+    migration.seal_rows(apps, SimpleNamespace(connection=connection))
+    before = stored()
+    assert "s3cretpw" not in before and Listener.objects.get(pk=listener.pk).url == PASSWORD_URL
+
+    settings.DURIAN_SECRET_KEYS = ["a new key, first", settings.SECRET_KEY]
+    call_command("durian_reseal", stdout=io.StringIO())
+    assert stored() != before and "s3cretpw" not in stored()
+    settings.DURIAN_SECRET_KEYS = ["a new key, first"]  # the old key dropped: the URL still opens
+    assert Listener.objects.get(pk=listener.pk).url == PASSWORD_URL
