@@ -286,7 +286,10 @@ def test_a_duration_reaching_before_year_one_is_a_clear_error(command, option, t
         run(command, option, text)
 
 
-def test_status_with_redis_unreachable_prints_one_line_and_exits_non_zero_fast(tmp_path):
+@pytest.mark.parametrize(
+    "command", [["durian_status"], ["durian_replay", "--since", "1h"], ["durian_purge", "--older-than", "7d"]]
+)
+def test_a_command_with_redis_unreachable_prints_one_line_and_exits_non_zero_fast(tmp_path, command):
     import os
     import socket
     import subprocess
@@ -304,7 +307,7 @@ def test_status_with_redis_unreachable_prints_one_line_and_exits_non_zero_fast(t
     subprocess.run([*manage, "migrate", "-v0"], cwd=root, env=env, check=True, capture_output=True, timeout=120)
     started = time.monotonic()
     done = subprocess.run(
-        [*manage, "durian_status"],
+        [*manage, *command],
         cwd=root,
         env=env,
         capture_output=True,

@@ -130,6 +130,8 @@ def mask(secret: str) -> str:
 
 
 def _with_password(url: str, change: Callable[[str], str]) -> str:
+    if "@" not in url:  # most URLs: no user info, nothing to parse
+        return url
     try:
         parts = urlsplit(url)
     except ValueError:

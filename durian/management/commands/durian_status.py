@@ -2,17 +2,9 @@
 
 import json
 
-import redis
-from django.core.management.base import BaseCommand, CommandError
-from redis.backoff import NoBackoff
-from redis.retry import Retry
+from django.core.management.base import BaseCommand
 
-from durian.conf import settings
-from durian.core.redact import display_url
-from durian.management import status
-
-#: Seconds to wait for Redis to connect or answer: an operator is waiting at the terminal.
-TIMEOUT_S = 3.0
+from durian.management import reach, status
 
 
 class Command(BaseCommand):
@@ -22,23 +14,11 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print the status as JSON.")
 
     def handle(self, *args, **options):  # type: ignore[no-untyped-def]
-        url = settings.REDIS_URL
-        # A client of its own, without redis-py's retries: an unreachable Redis is one line, in seconds.
-        client = redis.Redis.from_url(
-            url,
-            socket_timeout=TIMEOUT_S,
-            socket_connect_timeout=TIMEOUT_S,
-            retry=Retry(NoBackoff(), 0),
-            retry_on_error=[],
-        )
+        client = reach.quick_client()  # one line and a non-zero exit, in seconds, when Redis is down
         try:
-            client.ping()
             state = status.gather(client)
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
-            raise CommandError(
-                f"cannot reach Redis at {display_url(url)} ({exc}); is it running, and is DURIAN_REDIS_URL "
-                "(or REDIS_URL) set to it?"
-            ) from None
+        except reach.UNREACHABLE as exc:
+            raise reach.unreachable(exc) from None
         finally:
             client.close()
         if options["json"]:
