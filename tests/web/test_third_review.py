@@ -284,3 +284,14 @@ def test_the_migration_seals_the_password_of_existing_rows_and_reseal_rotates_it
     assert stored() != before and "s3cretpw" not in stored()
     settings.DURIAN_SECRET_KEYS = ["a new key, first"]  # the old key dropped: the URL still opens
     assert Listener.objects.get(pk=listener.pk).url == PASSWORD_URL
+
+
+def test_a_worker_posts_to_a_url_with_a_sealed_password_with_basic_auth(worker, receiver):
+    from example_project.people.models import Person
+
+    url = receiver.url.replace("http://", "http://bob:s3cretpw@")
+    PersonHook().listener(url=url).save()
+    Person.objects.create(name="Joe")
+    (request,) = receiver.wait_for(1)
+    assert request.headers["authorization"] == "Basic " + base64.b64encode(b"bob:s3cretpw").decode()
+    assert json.loads(request.body)["name"] == "Joe"
