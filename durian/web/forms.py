@@ -142,6 +142,11 @@ class ListenerForm(forms.Form):
                 fitting.append(CHANGED)
             offered = [(cls.op, words) for cls, words in fitting]
             matcher = current.get(name, match.Any())
+            if matcher.op not in {op for op, _ in offered}:  # stored before the rules held (e.g. through the
+                # API): shown as it is, never as "any"; saving it unchanged says what is wrong with it
+                offered.append(
+                    (matcher.op, next((w for c, w in [*MATCHERS, CHANGED] if c.op == matcher.op), matcher.op))
+                )
             shown = matcher.value.get("to", "") if isinstance(matcher, match.Changed) else matcher.value
             self.fields[self._op(name)] = forms.ChoiceField(
                 label=f"Matcher for {name}", choices=offered, initial=matcher.op

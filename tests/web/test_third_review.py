@@ -295,3 +295,17 @@ def test_a_worker_posts_to_a_url_with_a_sealed_password_with_basic_auth(worker, 
     (request,) = receiver.wait_for(1)
     assert request.headers["authorization"] == "Basic " + base64.b64encode(b"bob:s3cretpw").decode()
     assert json.loads(request.body)["name"] == "Joe"
+
+
+def test_the_edit_page_shows_a_filter_stored_before_the_rules_as_it_is_and_says_what_is_wrong(as_alice, alice):
+    listener = Listener.objects.create(  # written before the rules held everywhere
+        hook="person", url="http://127.0.0.1:9/x", owner=alice, filters={"created": {"op": "startswith", "value": "t"}}
+    )
+    edit = reverse("durian:listener-edit", kwargs={"pk": listener.pk})
+    page = as_alice.get(edit).content.decode()
+    assert '<option value="startswith" selected>starts with</option>' in page
+    assert 'name="filter-created-value" value="t"' in page
+    rows = {f"filter-{n}-{k}": "any" if k == "op" else "" for n in ("name", "address") for k in ("op", "value")}
+    data = {"url": listener.url, **rows, "filter-created-op": "startswith", "filter-created-value": "t"}
+    refused = text(as_alice.post(edit, data))
+    assert "Starts with needs a text field; 'created' is not text: use is or any." in refused
