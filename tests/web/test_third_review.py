@@ -99,6 +99,18 @@ def test_the_deliveries_page_shows_a_client_only_the_status_of_an_internal_recei
     assert "HTTP 500" in page and "no answer" in page
 
 
+def test_a_retry_from_the_page_tells_a_client_only_the_status_of_an_internal_receiver(
+    as_alice, alice, receiver, redis_client
+):
+    receiver.always(500, body=SECRET_PAGE)
+    listener = Listener.objects.create(hook="person", url=receiver.url, owner=alice)
+    letter = dead_letter(listener)
+    retry = reverse("durian:dead-letter-retry", kwargs={"pk": listener.pk, "letter_pk": letter.pk})
+    page = text(as_alice.post(retry, follow=True))
+    assert f"Dead letter {letter.webhook_id} failed again: HTTP 500" in page
+    assert "Internal Server Error" not in page and "hunter2" not in page
+
+
 # -- 2. one rate limit for test events and retries, on every surface -------------------------------------------
 
 
