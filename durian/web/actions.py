@@ -12,8 +12,7 @@ from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST
 
 from ..registry import hooks
-from ..transport.ssrf import reaches_allowed_private
-from . import access, throttle
+from . import access, disclosure, throttle
 from .feedback import tell
 from .listeners import reveal_secret_once
 from .listing import back_to_list
@@ -55,12 +54,12 @@ def send_test(request: HttpRequest, pk: int) -> HttpResponse:
             request, f"Listener {listener.pk}'s event no longer exists on this site: nothing was sent.", messages.ERROR
         )
         return redirect("durian:listener-list")
-    if not throttle.allow(request.user, "test"):
-        tell(request, "Too many test events this minute: wait a moment and try again.", messages.ERROR)
+    if not throttle.allow(request.user):
+        tell(request, throttle.TOO_MANY, messages.ERROR)
         return redirect("durian:listener-list")
     event, outcome = send_test_event(listener)
     # Inside DURIAN_ALLOWED_NETWORKS a receiver may be an internal page: clients see only its status.
-    internal = not request.user.is_staff and reaches_allowed_private(listener.url)
+    internal = disclosure.status_only(request.user, listener)
     context = {
         "listener": listener,
         "outcome": outcome,

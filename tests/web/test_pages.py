@@ -243,7 +243,13 @@ def test_deliveries_page_shows_deliveries_and_dead_letters_paginated(as_alice, a
     assert first.count("<code>msg_e") == 25
     assert "msg_e0_" in first and "msg_e29_" not in first
     assert "Page 1 of 2" in first and "?page=2&amp;dead_page=1" in first
-    assert "HTTP 502 Bad Gateway" in first and ">Retry<" in first and '<td data-label="Attempts">8</td>' in first
+    # a receiver on loopback (an allowed internal network): a client sees its status only, not its reason
+    assert (
+        "HTTP 502" in first
+        and "Bad Gateway" not in first
+        and ">Retry<" in first
+        and '<td data-label="Attempts">8</td>' in first
+    )
     second = page(as_alice.get(url + "?page=2"))
     assert second.count("<code>msg_e") == 5 and "msg_e29_" in second
 
