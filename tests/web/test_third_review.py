@@ -286,7 +286,7 @@ def test_the_migration_seals_the_password_of_existing_rows_and_reseal_rotates_it
     with connection.cursor() as cursor:  # a row written before URL passwords were sealed
         cursor.execute("UPDATE durian_listener SET url = %s WHERE id = %s", [PASSWORD_URL, listener.pk])
     assert Listener.objects.get(pk=listener.pk).url == PASSWORD_URL  # a plain row still reads
-    migration = import_module("durian.migrations.0007_url_passwords_at_rest")
+    migration = import_module("durian.migrations.0008_url_passwords_at_rest")
     migration.seal_rows(apps, SimpleNamespace(connection=connection))
     before = stored()
     assert "s3cretpw" not in before and Listener.objects.get(pk=listener.pk).url == PASSWORD_URL
