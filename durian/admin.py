@@ -47,6 +47,22 @@ def _pretty_json(value: Any) -> str:
     )
 
 
+class FiltersField(forms.JSONField):
+    """The filters' JSON box: text nested too deep for Python's parser is a message, never a 500."""
+
+    def to_python(self, value: Any) -> Any:
+        try:
+            return super().to_python(value)
+        except RecursionError:
+            raise ValidationError(_("Filters nest far too deep: write {field: {op, value}}."), code="invalid") from None
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        try:
+            return super().bound_data(data, initial)
+        except RecursionError:
+            return forms.fields.InvalidJSONInput(data)
+
+
 class ListenerAdminForm(forms.ModelForm):
     """The admin's listener form: validated by ``durian.listeners.validate_listener``, like every other
     way of making a listener. Errors about one filter show on the filters field, named."""
@@ -66,7 +82,7 @@ class ListenerAdminForm(forms.ModelForm):
 
     def clean_url(self) -> str:
         url = self.cleaned_data["url"]
-        return restore_password(url, self.instance.url) if self.instance.pk is not None else url
+        return restore_password(url, self.instance.url if self.instance.pk is not None else "")
 
     def _post_clean(self) -> None:
         opts = self._meta
@@ -192,6 +208,7 @@ class ListenerAdmin(admin.ModelAdmin):
             kwargs.setdefault("assume_scheme", "https")  # Django 6's default; silences its warning
         if db_field.name == "filters":
             kwargs.setdefault("help_text", FILTERS_HELP)
+            kwargs.setdefault("form_class", FiltersField)
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 
     @admin.display(description=_("state"), ordering="state")
@@ -342,6 +359,7 @@ class DeliveryAdmin(admin.ModelAdmin):
     search_fields = ("webhook_id", "event_id", "error")
     list_select_related = ("listener",)
     date_hierarchy = "created_at"
+    change_form_template = "durian/admin/delivery_change_form.html"  # long webhook ids wrap on a phone
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -76,9 +76,21 @@ class Hook:
         if not self.name or not isinstance(self.name, str):
             raise HookError(f"{type(self).__name__} needs a non-empty string `name`.")
 
+    def field_is_text(self, name: str) -> bool:
+        """True when payload field ``name`` carries text, so that the text matchers (starts with, ends
+        with, contains, like) fit it. Every field of a plain ``Hook`` does."""
+        return True
+
     def validate_filters(self, filters: Mapping[str, Any]) -> None:
-        """Raise ``ValidationError`` naming the first unknown field or unusable matcher."""
+        """Raise ``ValidationError`` naming the first unknown field or unusable matcher.
+
+        The one set of rules for every way of making a listener (the builder, the pages, the admin,
+        the API): the matcher's own (``Matcher.validate``: plain values, at most
+        ``DURIAN_LIKE_MAX_LENGTH`` characters), text matchers on text fields only, and ``is`` and
+        ``changed`` values of the field's JSON type (``schema()``).
+        """
         known = self.fields
+        types: dict[str, Any] | None = None
         for field, matcher in filters.items():
             if known and field not in known:
                 raise ValidationError(
@@ -86,6 +98,18 @@ class Hook:
                 )
             matcher = match.coerce(matcher)
             matcher.validate(field)
+            if match.is_text_matcher(matcher) and not self.field_is_text(field):
+                raise ValidationError(
+                    {field: f"{matcher.label.capitalize()} needs a text field; {field!r} is not text: use is or any."}
+                )
+            if isinstance(matcher, (match.Is, match.Changed)):
+                if types is None:
+                    types = {k: v.get("type") for k, v in self.schema().get("properties", {}).items()}
+                values = [matcher.value] if isinstance(matcher, match.Is) else list(matcher.value.values())
+                for value in values:
+                    wrong = schema.wrong_type(value, types.get(field))
+                    if wrong:
+                        raise ValidationError({field: f"The value for {field!r} must be {wrong}, got {value!r}."})
             if isinstance(matcher, match.Changed):
                 if not self.reports_changes:
                     raise ValidationError(
@@ -144,6 +168,18 @@ class ModelHook(Hook):
     @property
     def reports_changes(self) -> bool:
         return bool(self.on_change) and self.signal is model_signals.post_save
+
+    def field_is_text(self, name: str) -> bool:
+        """True for a field whose model field is a ``CharField`` or ``TextField`` (or that the model
+        does not declare); ``created``, numbers, booleans, dates... are not text."""
+        if name == "created" and name not in self.provides_args:
+            return self.signal is not model_signals.post_save
+        if self.model is None or name not in self.provides_args:
+            return True
+        field = payload.model_fields(self.model, [name]).get(name)
+        if isinstance(field, models.ForeignKey):
+            return False
+        return field is None or isinstance(field, (models.CharField, models.TextField))
 
     def schema(self) -> dict[str, Any]:
         """The JSON Schema of the payload: derived from the model's fields (``fields_schema``

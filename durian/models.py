@@ -7,7 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxLengthValidator, MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.query_utils import DeferredAttribute
 from django.utils import timezone
@@ -65,6 +65,48 @@ class SealedSecretField(models.CharField):
         return _sealed(super().get_prep_value(value))
 
 
+class SealedURL(DeferredAttribute):
+    """The attribute of a ``SealedURLField``: the instance keeps the URL with its password sealed,
+    reading gives it opened (``durian.core.sealing.unseal_url``); assigning seals it at once."""
+
+    def __get__(self, instance: Any, cls: Any = None) -> Any:
+        if instance is None:
+            return self
+        value = super().__get__(instance, cls)
+        return sealing.unseal_url(value) if value else value
+
+    def __set__(self, instance: Any, value: Any) -> None:
+        instance.__dict__[self.field.attname] = _sealed_url(value)
+
+    def sealed(self, instance: Any) -> str:
+        """The URL as stored, its password sealed (loading the field first if it was deferred)."""
+        return super().__get__(instance)
+
+
+def _sealed_url(value: Any) -> Any:
+    return sealing.seal_url(value) if isinstance(value, str) and value else value
+
+
+#: The longest listener URL a client may give (the column is longer: a sealed password takes more room).
+URL_MAX_LENGTH = 2000
+
+
+class SealedURLField(models.URLField):
+    """A listener URL whose password (``https://user:password@host/``) is sealed in the database, in the
+    listener cache and on the instance; reading the attribute opens it. See ``SealedURL``."""
+
+    descriptor_class = SealedURL
+
+    def pre_save(self, model_instance: models.Model, add: bool) -> Any:
+        return self.value_from_object(model_instance)
+
+    def value_from_object(self, obj: models.Model) -> Any:
+        return self.descriptor_class(self).sealed(obj)
+
+    def get_prep_value(self, value: Any) -> Any:
+        return _sealed_url(super().get_prep_value(value))
+
+
 class Listener(models.Model):
     """A client's subscription: deliver events of ``hook`` that pass ``filters`` to ``url``."""
 
@@ -74,7 +116,7 @@ class Listener(models.Model):
         DISABLED = "disabled", _("disabled")
 
     hook = models.CharField(_("hook"), max_length=100, db_index=True)
-    url = models.URLField(_("URL"), max_length=2000)
+    url = SealedURLField(_("URL"), max_length=3000, validators=[MaxLengthValidator(URL_MAX_LENGTH)])
     description = models.CharField(_("description"), max_length=255, blank=True)
     filters = models.JSONField(_("filters"), default=dict, blank=True)
     secret = SealedSecretField(_("signing secret"), max_length=512, default=generate_secret, editable=False)
@@ -191,6 +233,11 @@ class Listener(models.Model):
             out.append(previous)
         return out
 
+    @property
+    def sealed_url(self) -> str:
+        """The URL as stored and cached: its password, if any, sealed."""
+        return self._sealed("url")
+
     def _sealed(self, name: str) -> str:
         return self._meta.get_field(name).value_from_object(self)
 
@@ -265,6 +312,10 @@ class Listener(models.Model):
         super().clean()
         if not isinstance(self.filters, dict):
             raise ValidationError({"filters": "Filters must be a JSON object: {field: {op, value}}."})
+        if match.depth(self.filters, match.MAX_FILTER_DEPTH) > match.MAX_FILTER_DEPTH:
+            raise ValidationError(
+                {"filters": f"Filters nest deeper than {match.MAX_FILTER_DEPTH} levels: {{field: {{op, value}}}}."}
+            )
         errors: dict[str, list[str]] = {}
         for field, data in self.filters.items():
             try:

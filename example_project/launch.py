@@ -5,12 +5,17 @@ starts a Dramatiq worker (``manage.py rundramatiq``) and the dev server (which a
 receiving view), then runs the README walk-through (``manage.py demo``) and keeps everything up
 until Ctrl-C or ``kill`` (SIGTERM, SIGHUP): either stops every child, the worker's processes and the
 embedded Redis included. ``--check`` stops after the walk-through (used by the test suite).
+
+The worker serves its Prometheus metrics (``dramatiq_broker(..., prometheus=True)`` in the example's
+settings) on port 9191, or on a free port when 9191 is taken; the launcher says which, and how to
+point ``manage.py durian_*`` in another terminal at the same Redis.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,10 +25,32 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+#: Dramatiq's Prometheus middleware serves the workers' metrics here unless it is taken.
+METRICS_PORT = 9191
 
 
 def say(message: str) -> None:
     print(f"\033[1mexample:\033[0m {message}", flush=True)
+
+
+def next_steps(redis_url: str, port: int, metrics_port: int, var: str | None = None) -> list[str]:
+    """What the launcher says once everything is up: the pages, the metrics, and how to run commands.
+
+    ``manage.py durian_*`` in another terminal needs the same Redis (and, with ``--var``, the same
+    database): without ``REDIS_URL`` it talks to whatever runs on localhost:6379.
+    """
+    exports = f"export REDIS_URL={redis_url}"
+    if var is not None and Path(var).resolve() != (ROOT / "var").resolve():
+        exports += f" DURIAN_EXAMPLE_VAR={var}"
+    return [
+        f"home page:  http://127.0.0.1:{port}/   (webhooks received by the example's receiver)",
+        f"admin:      http://127.0.0.1:{port}/admin/   login demo / demo",
+        f"webhooks:   http://127.0.0.1:{port}/webhooks/   sign in as demo / demo, or client / client",
+        f"metrics:    http://127.0.0.1:{metrics_port}/metrics   the worker's Prometheus endpoint (port {metrics_port})",
+        f"commands:   in another terminal, first run   {exports}",
+        "            then .venv/bin/python manage.py durian_status (or another durian_* command); "
+        "without REDIS_URL they use localhost:6379",
+    ]
 
 
 def port_free(port: int) -> bool:
@@ -126,22 +153,37 @@ def _run(args: argparse.Namespace, children: list[subprocess.Popen], servers: li
     manage = [sys.executable, str(ROOT / "manage.py")]
     subprocess.run([*manage, "migrate", "--no-input", "-v", "0"], check=True)
     subprocess.run([*manage, "demo_user"], check=True)
+    metrics_port = METRICS_PORT if port_free(METRICS_PORT) else _free_port()
     say("starting a Dramatiq worker: manage.py rundramatiq --processes 1 --threads 4")
     # each child in its own process group: stopping the group stops what it started, too
     spawn = {"start_new_session": True}
-    children.append(subprocess.Popen([*manage, "rundramatiq", "--processes", "1", "--threads", "4"], **spawn))
+    children.append(
+        subprocess.Popen(
+            [*manage, "rundramatiq", "--processes", "1", "--threads", "4"],
+            env=_metrics_env(args.var, metrics_port),
+            **spawn,
+        )
+    )
     say(f"starting the web server on http://127.0.0.1:{port}/")
     children.append(subprocess.Popen([*manage, "runserver", f"127.0.0.1:{port}", "--noreload"], **spawn))
     wait_http(f"http://127.0.0.1:{port}/receiver/")
     subprocess.run([*manage, "demo"], check=True)
-    say(f"home page:  http://127.0.0.1:{port}/   (webhooks received by the example's receiver)")
-    say(f"admin:      http://127.0.0.1:{port}/admin/   login demo / demo")
-    say(f"webhooks:   http://127.0.0.1:{port}/webhooks/   sign in as demo / demo, or client / client")
+    for line in next_steps(os.environ["REDIS_URL"], port, metrics_port, args.var):
+        say(line)
     if args.check:
         return 0
     say("save people in the admin and watch the deliveries arrive; Ctrl-C (or kill) stops everything")
     while True:
         signal.pause()
+
+
+def _metrics_env(var: str, metrics_port: int) -> dict[str, str]:
+    """The worker's environment: its Prometheus endpoint's port, and a fresh directory for its counters
+    (prometheus-client's multiprocess files; those of an earlier run would add up)."""
+    directory = Path(var) / "prometheus"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    return {**os.environ, "dramatiq_prom_port": str(metrics_port), "dramatiq_prom_db": str(directory)}
 
 
 def _free_port() -> int:

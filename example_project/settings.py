@@ -68,7 +68,9 @@ LOGOUT_REDIRECT_URL = "/"
 # durian: Redis from $REDIS_URL (the `python dev.py example` launcher starts an embedded one).
 # The subscriptions API (durian.api): its OpenAPI schema is drf-spectacular's.
 REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
-DRAMATIQ_BROKER = dramatiq_broker()
+# prometheus=True: each worker serves Dramatiq's and durian's metrics on port 9191 (dramatiq_prom_port;
+# `python dev.py example` picks a free one when 9191 is taken, and says which).
+DRAMATIQ_BROKER = dramatiq_broker(prometheus=True)
 DURIAN_RETRY_SCHEDULE = [2, 10, 30]  # short, so the demo shows retries quickly
 # The demo delivers to its own receiver on loopback, which durian refuses unless allowed (SSRF).
 DURIAN_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128"]

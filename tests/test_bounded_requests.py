@@ -183,3 +183,37 @@ def test_a_response_cut_at_the_cap_does_not_poison_the_next_delivery(serve, sett
     assert delivery.post(server.url, b"{}", {}).ok
     assert delivery.post(server.url, b"{}", {}).ok
     assert server.connections == 2  # the first connection was closed, not reused half-read
+
+
+# -- issue 22, point 8: an https:// URL pointed at a plain-HTTP port ------------------------------------
+
+
+def test_an_https_url_on_a_plain_http_port_that_waits_for_a_request_line_says_so_in_the_time_it_took(serve, settings):
+    settings.DURIAN_CONNECT_TIMEOUT = 1.0
+    settings.DURIAN_READ_TIMEOUT = 4.0
+    server = serve(lambda conn, server: server.send(conn, b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
+    started = time.monotonic()
+    outcome = delivery.post(server.url.replace("http://", "https://"), b"{}", {})
+    took = time.monotonic() - started
+    assert not outcome.ok and outcome.status_code is None
+    assert took < 3, took
+    where = server.url.split("/")[2]
+    assert outcome.error == (
+        f"no TLS answer from {where} within 1 s: a plain-HTTP port does not answer TLS "
+        "(use http://, or the receiver's https port)"
+    )
+    assert "4 s" not in outcome.error and "handshake" not in outcome.error
+
+
+def test_an_https_url_on_a_plain_http_port_that_answers_says_it_answered_in_plain_http(receiver):
+    outcome = delivery.post(receiver.url.replace("http://", "https://"), b"{}", {})
+    where = receiver.url.split("/")[2]
+    assert outcome.error == f"{where} answered in plain HTTP, not TLS: use http://, or the receiver's https port"
+    assert "WRONG_VERSION_NUMBER" in outcome.detail  # the technical text stays for staff
+
+
+def test_a_plain_http_receiver_that_never_answers_still_reads_as_a_read_timeout(serve, settings):
+    settings.DURIAN_READ_TIMEOUT = 1.0
+    server = serve(lambda conn, server: time.sleep(3))
+    outcome = delivery.post(server.url, b"{}", {})
+    assert outcome.error == f"timed out after 1 s waiting for {server.url.split('/')[2]}"

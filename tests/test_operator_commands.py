@@ -274,3 +274,50 @@ def test_status_masks_url_passwords_and_escapes_control_characters(redis_client)
     text = run("durian_status")
     assert "hunter2" not in text and "bob:***@client.test" in text
     assert "\x1b" not in text and "\\x1b[2Jcleared" in text
+
+
+# -- issue 22: bad input and an unreachable Redis ---------------------------------------------------
+
+
+@pytest.mark.parametrize(("command", "option"), [("durian_replay", "--since"), ("durian_purge", "--older-than")])
+@pytest.mark.parametrize("text", ["100000000d", "99999999999999999999w"])
+def test_a_duration_reaching_before_year_one_is_a_clear_error(command, option, text):
+    with pytest.raises(CommandError, match="too far back|duration too long"):
+        run(command, option, text)
+
+
+@pytest.mark.parametrize(
+    "command", [["durian_status"], ["durian_replay", "--since", "1h"], ["durian_purge", "--older-than", "7d"]]
+)
+def test_a_command_with_redis_unreachable_prints_one_line_and_exits_non_zero_fast(tmp_path, command):
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "example_project.settings", "DURIAN_EXAMPLE_VAR": str(tmp_path)}
+    env["REDIS_URL"] = f"redis://127.0.0.1:{port}/0"
+    manage = [sys.executable, str(root / "manage.py")]
+    subprocess.run([*manage, "migrate", "-v0"], cwd=root, env=env, check=True, capture_output=True, timeout=120)
+    started = time.monotonic()
+    done = subprocess.run(
+        [*manage, *command],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    took = time.monotonic() - started
+    assert done.returncode != 0
+    lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1, lines
+    assert f"cannot reach Redis at redis://127.0.0.1:{port}/0" in lines[0]
+    assert "Traceback" not in lines[0]
+    assert took < 15, took

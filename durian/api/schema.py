@@ -8,6 +8,18 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 
+from .. import __version__
+
+#: What the OpenAPI document says about itself (drf-spectacular's ``TITLE``, ``VERSION``, ``DESCRIPTION``).
+DOCUMENT: dict[str, Any] = {
+    "TITLE": "durian webhooks API",
+    "VERSION": __version__,
+    "DESCRIPTION": (
+        "Webhooks for Django (django-durian): the event catalog, listeners with filters, their "
+        "deliveries and dead letters. Authenticate with `Authorization: Token <key>`."
+    ),
+}
+
 
 class Detail(serializers.Serializer):
     """An error with a message: ``{"detail": "Not found."}``."""
@@ -18,7 +30,9 @@ class Detail(serializers.Serializer):
 INVALID = OpenApiResponse(OpenApiTypes.OBJECT, description="Bad input: field name → list of messages.")
 
 
-def documented(ok: dict[int, Any], *, invalid: bool = False, conflict: bool = False, **options: Any) -> Any:
+def documented(
+    ok: dict[int, Any], *, invalid: bool = False, conflict: bool = False, throttled: bool = False, **options: Any
+) -> Any:
     """``extend_schema`` with the successful responses ``ok`` and every error the API answers."""
     errors: dict[int, Any] = {
         401: OpenApiResponse(Detail, description="No credentials, or a wrong token."),
@@ -27,6 +41,10 @@ def documented(ok: dict[int, Any], *, invalid: bool = False, conflict: bool = Fa
     }
     if invalid:
         errors[400] = INVALID
+    if throttled:
+        errors[429] = OpenApiResponse(
+            Detail, description="Too many test events and retries this minute (DURIAN_TEST_SEND_RATE, per user)."
+        )
     if conflict:
         errors[409] = OpenApiResponse(Detail, description="The dead letter was delivered already.")
     return extend_schema(responses={**ok, **errors}, **options)

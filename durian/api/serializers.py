@@ -8,8 +8,10 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
+from ..core import redact
 from ..listeners import validate_listener
-from ..models import DeadLetter, Delivery, Listener
+from ..models import URL_MAX_LENGTH, DeadLetter, Delivery, Listener
+from ..web.disclosure import error_text
 
 #: Listener fields a client may write; the rest is read-only.
 WRITABLE = ("hook", "url", "description", "filters", "ordered")
@@ -27,6 +29,10 @@ class HookSerializer(serializers.Serializer):
 class ListenerSerializer(serializers.ModelSerializer):
     """A listener. ``filters`` is the stored JSON form: ``{"name": {"op": "startswith", "value": "J"}}``."""
 
+    url = serializers.URLField(
+        max_length=URL_MAX_LENGTH,
+        help_text="Where events are POSTed. A password in it is answered as ***; send *** back to keep it.",
+    )
     filters = serializers.JSONField(required=False, help_text='{"field": {"op": "startswith", "value": "J"}}')
 
     class Meta:
@@ -45,6 +51,19 @@ class ListenerSerializer(serializers.ModelSerializer):
             "updated_at",
         )
         read_only_fields = tuple(f for f in fields if f not in WRITABLE)
+
+    def to_representation(self, instance: Listener) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if data.get("url"):
+            data["url"] = redact.mask_password(data["url"])  # never answered, not even to staff
+        return data
+
+    def validate_url(self, value: str) -> str:
+        """A ``***`` password stands for the stored one (same host only); see ``redact.restore_password``."""
+        try:
+            return redact.restore_password(value, self.instance.url if self.instance is not None else "")
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         """The one check every way of making a listener calls: ``validate_listener``."""
@@ -72,7 +91,26 @@ class NewListenerSerializer(ListenerSerializer):
         read_only_fields = (*ListenerSerializer.Meta.read_only_fields, "secret")
 
 
-class DeliverySerializer(serializers.ModelSerializer):
+class StatusOnly(serializers.Serializer):
+    """A serializer that shows a receiver's status only when the context says ``status_only``
+    (a client, and a receiver on an allowed internal network: ``durian.web.disclosure``)."""
+
+    #: (error field, fields emptied) of the serialized object.
+    hides: tuple[str, tuple[str, ...]] = ("error", ())
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if self.context.get("status_only"):
+            error, emptied = self.hides
+            data[error] = error_text(data[error], hidden=True)
+            for name in emptied:
+                data[name] = ""
+        return data
+
+
+class DeliverySerializer(StatusOnly, serializers.ModelSerializer):
+    """One attempt. For a client and a receiver on an allowed internal network, ``error`` is the status only."""
+
     class Meta:
         model = Delivery
         fields = (
@@ -90,7 +128,12 @@ class DeliverySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class DeadLetterSerializer(serializers.ModelSerializer):
+class DeadLetterSerializer(StatusOnly, serializers.ModelSerializer):
+    """A dead letter. For a client and a receiver on an allowed internal network, ``last_error`` is the
+    status only and ``response_excerpt`` is empty."""
+
+    hides = ("last_error", ("response_excerpt",))
+
     class Meta:
         model = DeadLetter
         fields = (
@@ -111,8 +154,9 @@ class DeadLetterSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class TestResultSerializer(serializers.Serializer):
-    """What happened to a test event (never recorded, never counted in health)."""
+class TestResultSerializer(StatusOnly):
+    """What happened to a test event (never recorded, never counted in health). For a client and a
+    receiver on an allowed internal network, ``error`` is the status only."""
 
     ok = serializers.BooleanField()
     status_code = serializers.IntegerField(allow_null=True)

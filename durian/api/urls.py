@@ -4,6 +4,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import SimpleRouter
 
+from .schema import DOCUMENT
 from .views import HookList, ListenerViewSet, Metrics
 
 app_name = "durian-api"
@@ -14,6 +15,6 @@ router.register("listeners", ListenerViewSet, basename="listener")
 urlpatterns = [
     path("hooks/", HookList.as_view(), name="hook-list"),
     path("metrics/", Metrics.as_view(), name="metrics"),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("schema/", SpectacularAPIView.as_view(custom_settings=DOCUMENT), name="schema"),
     *router.urls,
 ]

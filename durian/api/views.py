@@ -14,7 +14,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema_view
-from rest_framework import mixins, status, viewsets
+from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.decorators import action
 from rest_framework.pagination import PageNumberPagination
@@ -24,12 +24,13 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ..core import match
 from ..models import DeadLetter, Listener
 from ..pipeline.resend import resend
 from ..registry import hooks
 from ..storage import metrics
 from ..storage.connection import get_redis
-from ..web import access
+from ..web import access, disclosure, throttle
 from ..web.sample import send_test_event
 from .schema import documented
 from .serializers import (
@@ -48,12 +49,30 @@ class Page(PageNumberPagination):
     max_page_size = 200
 
 
+#: How deep a request body may nest; listeners need a handful of levels.
+MAX_BODY_DEPTH = 32
+
+
+class BoundedJSONParser(JSONParser):
+    """JSON in, nested at most ``MAX_BODY_DEPTH`` deep: a deeper body is a 400, never a 500."""
+
+    def parse(self, stream: Any, media_type: str | None = None, parser_context: Any = None) -> Any:
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:
+            data = None
+        else:
+            if match.depth(data, MAX_BODY_DEPTH) <= MAX_BODY_DEPTH:
+                return data
+        raise exceptions.ParseError(f"JSON parse error - the body nests deeper than {MAX_BODY_DEPTH} levels.")
+
+
 class DurianAPIView(APIView):
     """What every API view shares: token or session authentication, JSON in, its schema."""
 
     authentication_classes = (TokenAuthentication, SessionAuthentication)
     permission_classes = (IsAuthenticated,)
-    parser_classes = (JSONParser,)
+    parser_classes = (BoundedJSONParser,)
 
 
 class HookList(DurianAPIView):
@@ -147,13 +166,23 @@ class ListenerViewSet(
         listener.enable()
         return Response(ListenerSerializer(listener).data)
 
-    @documented({200: TestResultSerializer}, request=None, parameters=[LISTENER_ID])
+    def _throttle(self, request: Request) -> None:
+        """One budget per user for test events and retries, shared with the pages (``DURIAN_TEST_SEND_RATE``)."""
+        if not throttle.allow(request.user):
+            raise exceptions.Throttled(wait=throttle.WINDOW_S, detail=throttle.TOO_MANY)
+
+    def _shown(self, listener: Listener) -> dict[str, Any]:
+        """The serializer context: ``status_only`` for a client and a receiver on an allowed internal network."""
+        return {**self.get_serializer_context(), "status_only": disclosure.status_only(self.request.user, listener)}
+
+    @documented({200: TestResultSerializer}, throttled=True, request=None, parameters=[LISTENER_ID])
     @action(detail=True, methods=["post"])
     def test(self, request: Request, pk: str) -> Response:
         """POST a signed sample event now; neither recorded nor counted in health."""
         listener = self.get_object()
         if listener.hook not in hooks:
             raise Http404("This listener's event is no longer offered.")
+        self._throttle(request)
         event, outcome = send_test_event(listener)
         result = {
             "ok": outcome.ok,
@@ -163,7 +192,7 @@ class ListenerViewSet(
             "webhook_id": event.webhook_id(listener.pk),
             "payload": event.payload,
         }
-        return Response(TestResultSerializer(result).data)
+        return Response(TestResultSerializer(result, context=self._shown(listener)).data)
 
     @documented({200: DeliverySerializer(many=True)}, parameters=[LISTENER_ID])
     @action(detail=True, methods=["get"], pagination_class=Page)
@@ -171,7 +200,7 @@ class ListenerViewSet(
         """The listener's delivery attempts, newest first."""
         listener = self.get_object()
         page = self.paginate_queryset(listener.deliveries.order_by("-created_at", "-id"))
-        return self.get_paginated_response(DeliverySerializer(page, many=True).data)
+        return self.get_paginated_response(DeliverySerializer(page, many=True, context=self._shown(listener)).data)
 
     @documented({200: DeadLetterSerializer(many=True)}, parameters=[LISTENER_ID])
     @action(detail=True, methods=["get"], url_path="dead-letters")
@@ -179,9 +208,11 @@ class ListenerViewSet(
         """The listener's dead letters, newest first."""
         listener = self.get_object()
         page = self.paginate_queryset(listener.dead_letters.order_by("-created_at", "-id"))
-        return self.get_paginated_response(DeadLetterSerializer(page, many=True).data)
+        return self.get_paginated_response(DeadLetterSerializer(page, many=True, context=self._shown(listener)).data)
 
-    @documented({200: DeadLetterSerializer}, conflict=True, request=None, parameters=[LISTENER_ID, LETTER_ID])
+    @documented(
+        {200: DeadLetterSerializer}, conflict=True, throttled=True, request=None, parameters=[LISTENER_ID, LETTER_ID]
+    )
     @action(detail=True, methods=["post"], url_path=r"dead-letters/(?P<letter_id>[0-9]+)/retry")
     def retry(self, request: Request, pk: str, letter_id: str) -> Response:
         """Re-send a dead letter now (same ``webhook-id``); answers it, delivered or with its new error."""
@@ -189,8 +220,9 @@ class ListenerViewSet(
         letter = get_object_or_404(listener.dead_letters.select_related("listener"), pk=letter_id)
         if letter.status == DeadLetter.Status.DELIVERED:
             return Response({"detail": "That dead letter was delivered already."}, status=status.HTTP_409_CONFLICT)
+        self._throttle(request)
         resend([letter])
-        return Response(DeadLetterSerializer(letter).data)
+        return Response(DeadLetterSerializer(letter, context=self._shown(listener)).data)
 
 
 class Metrics(DurianAPIView):

@@ -81,14 +81,37 @@ class Any(Matcher):
         return "Any()"
 
 
+def _longest() -> int:
+    from ..conf import settings
+
+    return int(settings.LIKE_MAX_LENGTH)
+
+
+def _check_plain(field: str, what: str, value: _T) -> None:
+    """Raise ``ValidationError`` unless ``value`` is a plain JSON value (text, number, true/false or
+    null) of at most ``DURIAN_LIKE_MAX_LENGTH`` characters: what a filter row of the form can hold."""
+    if isinstance(value, (dict, list, tuple, set)):
+        kind = "a JSON object" if isinstance(value, dict) else "a list"
+        raise ValidationError(
+            {field: f"{what} on {field!r} needs a plain value (text, number, true or false), got {kind}."}
+        )
+    if value is not None and not isinstance(value, (str, int, float, bool)):
+        raise ValidationError({field: f"{what} on {field!r} needs a plain value, got {type(value).__name__}."})
+    if isinstance(value, str) and len(value) > _longest():
+        raise ValidationError({field: f"The value for {field!r} is longer than {_longest()} characters."})
+
+
 class Is(Matcher):
-    """Matches a value equal to the given one."""
+    """Matches a value equal to the given one (a plain value: text, number, true/false or null)."""
 
     op = "is"
     label = "is"
 
     def __call__(self, value: _T) -> bool:
         return value is not MISSING and value == self.value
+
+    def validate(self, field: str) -> None:
+        _check_plain(field, "Is", self.value)
 
 
 class _StringMatcher(Matcher):
@@ -103,6 +126,7 @@ class _StringMatcher(Matcher):
             raise ValidationError(
                 {field: f"{type(self).__name__} on field {field!r} needs a value: it cannot be empty."}
             )
+        _check_plain(field, type(self).__name__, self.value)
 
     def __call__(self, value: _T) -> bool:
         return isinstance(value, str) and self.test(value)
@@ -205,7 +229,9 @@ class Changed(Matcher):
             raise ValidationError({field: f"Changed on {field!r} takes only 'from' and 'to', got {value!r}."})
         for key, item in value.items():
             if isinstance(item, (dict, list, tuple, set)):
-                raise ValidationError({field: f"Changed on {field!r}: {key!r} must be a plain value, got {item!r}."})
+                kind = "a JSON object" if isinstance(item, dict) else "a list"
+                raise ValidationError({field: f"Changed on {field!r}: {key!r} must be a plain value, got {kind}."})
+            _check_plain(field, "Changed", item)
 
     def describe(self, field: str) -> str:
         words = f"{field} changed"
@@ -440,6 +466,29 @@ def _quantifier(pattern: str, i: int) -> tuple[int, bool, bool]:
     return i, False, False
 
 
+def is_text_matcher(matcher: Matcher) -> bool:
+    """True for the matchers on text (starts with, ends with, contains, like): they fit text fields only."""
+    return isinstance(matcher, _StringMatcher)
+
+
+#: How deep a listener's stored filters may nest: ``{field: {"op": ..., "value": {"from": ...}}}``.
+MAX_FILTER_DEPTH = 4
+
+
+def depth(value: _T, limit: int) -> int:
+    """How deep ``value`` (JSON) nests, counted without recursion and only up to ``limit + 1``."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            level += 1
+            deepest = max(deepest, level)
+            if level > limit:
+                return level
+            stack.extend((child, level) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
 def coerce(value: _T) -> Matcher:
     """A matcher for ``value``: matchers stay as they are, a plain value becomes ``Is(value)``."""
     return value if isinstance(value, Matcher) else Is(value)
@@ -483,4 +532,7 @@ __all__ = [
     "filters_to_json",
     "filters_from_json",
     "matches",
+    "is_text_matcher",
+    "depth",
+    "MAX_FILTER_DEPTH",
 ]

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import match
+from . import match, sealing
 from .event import Event
 from .index import ListenerIndex
 
@@ -72,7 +72,7 @@ class ListenerView:
         return cls(
             id=int(data["id"]),
             hook=data["hook"],
-            url=data["url"],
+            url=sealing.unseal_url(data["url"]),  # cached with its password sealed; opened to post to it
             all_secrets=tuple(data["secrets"]),
             state=data.get("state", "active"),
             filters=match.filters_from_json(data.get("filters")),

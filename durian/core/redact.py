@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from urllib.parse import urlsplit, urlunsplit
 
+from django.core.exceptions import ValidationError
+
 #: Shown instead of a URL's password.
 MASK = "***"
 
@@ -41,22 +43,29 @@ def mask_password(url: str) -> str:
 
 
 def restore_password(url: str, stored: str) -> str:
-    """``url`` as edited in a form that showed ``stored`` masked: a ``***`` password is the stored one.
+    """``url`` as edited where ``stored`` was shown masked: a ``***`` password stands for the stored one.
 
-    It is put back only for the same user, host and port, so that editing the host never sends the
-    old password elsewhere.
+    The stored password is put back whatever else changed in the user info, port or path, as long as
+    the host is the same: a ``***`` is never saved as a password, and the old password is never sent to
+    another host. Raises ``ValidationError`` when ``***`` cannot stand for a stored password.
     """
     try:
         new, old = urlsplit(url), urlsplit(stored)
-        if new.password != MASK or old.password is None:
+        if new.password != MASK:
             return url
-        same = (new.username, new.hostname, new.port) == (old.username, old.hostname, old.port)
+        if old.password is None:
+            raise ValidationError(f"{MASK} stands for a stored password, and there is none: type the password.")
+        if (new.hostname or "") != (old.hostname or ""):
+            raise ValidationError(
+                f"The host changed: type the password again ({MASK} stands for the password stored for "
+                f"{old.hostname}, which is never sent to another host)."
+            )
     except ValueError:
         return url
-    if not same:
-        return url
+    user = new.netloc.rpartition("@")[0].partition(":")[0]
+    password = old.netloc.rpartition("@")[0].partition(":")[2]
     hostport = new.netloc.rpartition("@")[2]
-    return urlunsplit(new._replace(netloc=f"{old.netloc.rpartition('@')[0]}@{hostport}"))
+    return urlunsplit(new._replace(netloc=f"{user}:{password}@{hostport}"))
 
 
 def display_url(url: str) -> str:

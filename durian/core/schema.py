@@ -101,3 +101,30 @@ def type_label(schema: Mapping[str, Any]) -> str:
     kind = schema.get("type", "any")
     words = " or ".join(kind) if isinstance(kind, list) else str(kind)
     return f"{words} ({schema['format']})" if "format" in schema else words
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "boolean": (bool,),
+    "null": (type(None),),
+    "array": (list, tuple),
+    "object": (dict,),
+}
+_WORDS = {"string": "text", "integer": "a whole number", "number": "a number", "boolean": "true or false"}
+
+
+def wrong_type(value: Any, kind: str | list[str] | None) -> str:
+    """What ``value`` should be when it is not of the JSON Schema ``type`` ``kind`` (``""`` when it is,
+    or when ``kind`` says nothing): ``"true or false"``, ``"a number or null"``."""
+    kinds = [kind] if isinstance(kind, str) else list(kind or [])
+    if not kinds:
+        return ""
+    for k in kinds:
+        types = _JSON_TYPES.get(k)
+        if types is None:
+            return ""
+        if isinstance(value, types) and not (isinstance(value, bool) and k in ("integer", "number")):
+            return ""
+    return " or ".join(_WORDS.get(k, k) for k in kinds)

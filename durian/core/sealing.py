@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import base64
 import functools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from urllib.parse import urlsplit, urlunsplit
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
@@ -119,3 +120,42 @@ def reseal(value: str) -> str:
 def mask(secret: str) -> str:
     """A plain secret as staff may see it: ``whsec_…`` and its last four characters."""
     return f"{SECRET_PREFIX}…{secret[-4:]}" if secret else ""
+
+
+# -- URL passwords ---------------------------------------------------------------------------------
+#
+# A listener URL's password (``https://user:password@host/``) is a secret too: it is stored and cached
+# with the password sealed in place (``https://user:gAAAAA...@host/``; a Fernet token is URL-safe), and
+# opened only where a request is made. The rest of the URL stays readable, for search and display.
+
+
+def _with_password(url: str, change: Callable[[str], str]) -> str:
+    if "@" not in url:  # most URLs: no user info, nothing to parse
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if "@" not in parts.netloc:
+        return url
+    userinfo, _, hostport = parts.netloc.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    if not colon or not password:
+        return url
+    new = change(password)
+    return url if new == password else urlunsplit(parts._replace(netloc=f"{user}:{new}@{hostport}"))
+
+
+def seal_url(url: str) -> str:
+    """``url`` with the password of its user info sealed (a URL without one, or sealed already, as is)."""
+    return _with_password(url, lambda p: p if is_sealed(p) else seal(p))
+
+
+def unseal_url(url: str) -> str:
+    """``url`` with a sealed password opened: only to make a request to it, or to compare an edit with it."""
+    return _with_password(url, unseal)
+
+
+def reseal_url(url: str) -> str:
+    """``url`` with its password re-sealed with the newest key (for key rotation)."""
+    return _with_password(url, reseal)

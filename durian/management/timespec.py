@@ -16,6 +16,12 @@ from ..exceptions import AmbiguousDuration
 _UNITS = {"w": 604_800, "d": 86_400, "h": 3_600, "min": 60, "s": 1}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(min|w|d|h|s)")
 _AMBIGUOUS = re.compile(r"\d(m|mo|mon|month|months)(\d|$)")
+#: The longest duration a timedelta holds.
+MAX_DAYS = datetime.timedelta.max.days
+
+
+class DurationTooLong(ValueError):
+    """A well-formed duration longer than a ``timedelta`` holds."""
 
 
 def parse_duration(text: str) -> datetime.timedelta:
@@ -28,7 +34,10 @@ def parse_duration(text: str) -> datetime.timedelta:
     parts = _DURATION.findall(cleaned)
     if not cleaned or "".join(n + u for n, u in parts) != cleaned:
         raise ValueError(f"not a duration: {text!r} (use e.g. 7d, 12h, 30min, 1h30min)")
-    return datetime.timedelta(seconds=sum(float(n) * _UNITS[u] for n, u in parts))
+    try:
+        return datetime.timedelta(seconds=sum(float(n) * _UNITS[u] for n, u in parts))
+    except OverflowError:
+        raise DurationTooLong(f"duration too long: {text!r} (at most {MAX_DAYS:,} days)") from None
 
 
 def parse_moment(text: str, now: datetime.datetime | None = None) -> datetime.datetime:
@@ -36,11 +45,18 @@ def parse_moment(text: str, now: datetime.datetime | None = None) -> datetime.da
     duration meaning that long ago (``"2h"`` is two hours before ``now``)."""
     now = now or timezone.now()
     try:
-        return now - parse_duration(text)
-    except AmbiguousDuration:
+        ago = parse_duration(text)
+    except (AmbiguousDuration, DurationTooLong):
         raise
     except ValueError:
         pass
+    else:
+        try:
+            return now - ago
+        except OverflowError:
+            raise ValueError(
+                f"too far back: {text!r} before now is before year 1; use a shorter duration or a date"
+            ) from None
     try:
         moment = datetime.datetime.fromisoformat(text.strip())
     except ValueError:

@@ -36,12 +36,12 @@ def _stamp_key() -> str:
 
 
 def entry(listener: Listener) -> dict[str, Any]:
-    """The cached form of a listener: what fan-out and delivery need; its secrets stay sealed."""
+    """The cached form of a listener: what fan-out and delivery need; its secrets and URL password stay sealed."""
     secrets = listener.sealed_secrets()
     return {
         "id": listener.pk,
         "hook": listener.hook,
-        "url": listener.url,
+        "url": listener.sealed_url,
         "filters": listener.filters or {},
         "secrets": secrets,
         "previous_until": listener.previous_secret_expires_at.timestamp() if len(secrets) > 1 else None,

@@ -97,13 +97,30 @@ def refresh(client: redis.Redis) -> None:
 
 
 def exposition() -> tuple[bytes, str]:
-    """This process's metrics (every process's, in multiprocess mode) and their content type."""
+    """The metrics this process can serve, and their content type: in multiprocess mode (a worker
+    host) every process's; in one process alone (the web server) the gauges, and a comment saying
+    that the delivery counters live on the workers."""
     import prometheus_client as prom
     from prometheus_client import multiprocess
 
-    _metrics()
-    registry = prom.REGISTRY
-    if prom.values.ValueClass is not prom.values.MutexValue:  # multiprocess mode
+    m = _metrics() or {}
+    if prom.values.ValueClass is not prom.values.MutexValue:  # multiprocess mode: every process's samples
         registry = prom.CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
-    return prom.generate_latest(registry), prom.CONTENT_TYPE_LATEST
+        return prom.generate_latest(registry), prom.CONTENT_TYPE_LATEST
+    # One process alone (the web server): its gauges; the counters move in the workers, not here.
+    registry = prom.CollectorRegistry()
+    for name, metric in m.items():
+        if name not in COUNTED_BY_WORKERS:
+            registry.register(metric)
+    return WORKERS_NOTE + prom.generate_latest(registry), prom.CONTENT_TYPE_LATEST
+
+
+#: The metrics that move where deliveries happen, so only a worker's exposition has their samples.
+COUNTED_BY_WORKERS = ("deliveries", "duration")
+#: What a single process's exposition says about them (a Prometheus comment line).
+WORKERS_NOTE = (
+    b"# durian_deliveries_total and durian_attempt_duration_seconds are counted by the workers: scrape each "
+    b"worker host's Prometheus endpoint (dramatiq_broker(..., prometheus=True); dramatiq_prom_port, default "
+    b"9191). This endpoint shows the gauges only.\n"
+)

@@ -19,6 +19,7 @@ failed attempt.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import ssl
 import threading
@@ -270,6 +271,23 @@ def _causes(exc: BaseException) -> list[BaseException]:
     return seen
 
 
+#: What OpenSSL says when a TLS hello gets a plain-HTTP answer (an https:// URL on an http port).
+_PLAIN_HTTP = re.compile(r"WRONG_VERSION_NUMBER|wrong version number|packet length too long|HTTP_REQUEST", re.I)
+#: The timeout that fired, as urllib3 reports it: "Read timed out. (read timeout=5.0)".
+_WAITED = re.compile(r"read timeout=([0-9.]+)")
+
+
+def _during_handshake(causes: list[BaseException]) -> bool:
+    """True when a timeout was raised inside the TLS handshake (before any request was sent)."""
+    for c in causes:
+        tb = c.__traceback__
+        while tb is not None:
+            if tb.tb_frame.f_code.co_name == "do_handshake":
+                return True
+            tb = tb.tb_next
+    return False
+
+
 def reason(exc: BaseException, url: str, timeout: tuple[float, float]) -> str:
     """A short reason a client understands for a failed attempt: "connection refused by 1.2.3.4:443".
 
@@ -291,11 +309,19 @@ def reason(exc: BaseException, url: str, timeout: tuple[float, float]) -> str:
             return f"TLS certificate not valid for host {where}"
         return f"TLS certificate of {where} not trusted"
     if found(ssl.SSLError, requests.exceptions.SSLError):
+        if any(_PLAIN_HTTP.search(str(c)) for c in causes):
+            return f"{where} answered in plain HTTP, not TLS: use http://, or the receiver's https port"
         return f"TLS handshake with {where} failed"
     if found(requests.ConnectTimeout):
         return f"no connection to {where} within {timeout[0]:g} s"
     if found(requests.ReadTimeout, TimeoutError, socket.timeout):
-        return f"timed out after {timeout[1]:g} s waiting for {where}"
+        if _during_handshake(causes):  # urllib3 calls it a read timeout; it waited the connect timeout
+            return (
+                f"no TLS answer from {where} within {timeout[0]:g} s: a plain-HTTP port does not answer TLS "
+                "(use http://, or the receiver's https port)"
+            )
+        waited = next((m.group(1) for c in causes if (m := _WAITED.search(str(c)))), None)
+        return f"timed out after {float(waited) if waited else timeout[1]:g} s waiting for {where}"
     if found(ConnectionRefusedError):
         return f"connection refused by {where}"
     if found(ssrf.UnresolvableHost, socket.gaierror):

@@ -12,10 +12,10 @@ from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST
 
 from ..registry import hooks
-from ..transport.ssrf import reaches_allowed_private
-from . import access, throttle
+from . import access, disclosure, throttle
 from .feedback import tell
 from .listeners import reveal_secret_once
+from .listing import back_to_list
 from .sample import send_test_event
 
 
@@ -25,7 +25,7 @@ def pause(request: HttpRequest, pk: int) -> HttpResponse:
     listener = access.listener(request.user, pk, "change")
     listener.pause()
     tell(request, f"Listener {listener.pk} paused: it receives nothing until you resume it.")
-    return redirect("durian:listener-list")
+    return redirect(back_to_list(request, listener))
 
 
 @login_required
@@ -34,7 +34,7 @@ def resume(request: HttpRequest, pk: int) -> HttpResponse:
     listener = access.listener(request.user, pk, "change")
     listener.enable()
     tell(request, f"Listener {listener.pk} is active again.")
-    return redirect("durian:listener-list")
+    return redirect(back_to_list(request, listener))
 
 
 @login_required
@@ -54,12 +54,12 @@ def send_test(request: HttpRequest, pk: int) -> HttpResponse:
             request, f"Listener {listener.pk}'s event no longer exists on this site: nothing was sent.", messages.ERROR
         )
         return redirect("durian:listener-list")
-    if not throttle.allow(request.user, "test"):
-        tell(request, "Too many test events this minute: wait a moment and try again.", messages.ERROR)
+    if not throttle.allow(request.user):
+        tell(request, throttle.TOO_MANY, messages.ERROR)
         return redirect("durian:listener-list")
     event, outcome = send_test_event(listener)
     # Inside DURIAN_ALLOWED_NETWORKS a receiver may be an internal page: clients see only its status.
-    internal = not request.user.is_staff and reaches_allowed_private(listener.url)
+    internal = disclosure.status_only(request.user, listener)
     context = {
         "listener": listener,
         "outcome": outcome,

@@ -1,11 +1,14 @@
 """Charts drawn on the server as inline SVG: no script, nothing from a CDN.
 
 ``chart`` draws one or more series of numbers (``None`` for a gap) over the same labelled x axis;
-every text goes through ``format_html``, so labels and titles are escaped.
+every text goes through ``format_html``, so labels and titles are escaped. ``responsive_chart``
+draws it twice, wide and narrow: a page shows the narrow one on a phone (CSS), where the wide one,
+scaled down, would shrink its labels to a few pixels.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -13,7 +16,11 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 WIDTH, HEIGHT = 720, 220
+#: The width of the chart shown on phones: drawn at about the size it is shown, so its text stays legible.
+NARROW = 340
 LEFT, RIGHT, TOP, BOTTOM = 56, 12, 34, 36
+#: The room an x-axis label needs, so that labels never overlap ("03 19:00" at 11 px).
+LABEL_ROOM = 64
 
 
 @dataclass(frozen=True)
@@ -43,14 +50,48 @@ def _scale(top: float) -> float:
     return step * 10
 
 
-def chart(
+def _ticks(count: int, room: float) -> list[int]:
+    """The indexes of the x labels shown: evenly spaced, ``LABEL_ROOM`` px apart at least, the last always
+    (drawn ending at the right edge, so the one before it keeps more room)."""
+    if count == 0:
+        return []
+    step = room / max(count - 1, 1)  # px between two points
+    every = max(1, math.ceil(LABEL_ROOM / step))
+    shown = list(range(0, count - 1, every))
+    while shown and (count - 1 - shown[-1]) * step < LABEL_ROOM * 1.25:
+        shown.pop()
+    return [*shown, count - 1]
+
+
+def responsive_chart(
     title: str, labels: Sequence[str], series: Sequence[Series], unit: str = "", top: float | None = None
 ) -> SafeString:
-    """An SVG line chart of ``series`` over ``labels`` (a label every few points), titled ``title``."""
+    """``chart`` drawn wide (class ``wide``) and narrow (class ``narrow``): the page's CSS shows one."""
+    return format_html(
+        "{}{}",
+        chart(title, labels, series, unit, top, width=WIDTH, variant="wide"),
+        chart(title, labels, series, unit, top, width=NARROW, variant="narrow"),
+    )
+
+
+def chart(
+    title: str,
+    labels: Sequence[str],
+    series: Sequence[Series],
+    unit: str = "",
+    top: float | None = None,
+    width: int = WIDTH,
+    variant: str = "",
+) -> SafeString:
+    """An SVG line chart of ``series`` over ``labels`` (a label every few points), titled ``title``.
+
+    Every label is drawn inside the chart: the last one ends at the right edge rather than centred
+    on its point, where half of it would be cut off.
+    """
     values = [v for s in series for v in s.values if v is not None]
     top = top if top is not None else _scale(max(values, default=0))
     n = max(len(labels), 2)
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    plot_w, plot_h = width - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
     def x(i: int) -> float:
         return LEFT + plot_w * i / (n - 1)
@@ -62,14 +103,17 @@ def chart(
         "",
         '<line x1="{}" x2="{}" y1="{}" y2="{}" class="grid"/>'
         '<text x="{}" y="{}" class="axis" text-anchor="end">{}{}</text>',
-        ((LEFT, WIDTH - RIGHT, _n(y(top * f)), _n(y(top * f)), LEFT - 6, _n(y(top * f) + 4), f"{top * f:g}", unit)
+        ((LEFT, width - RIGHT, _n(y(top * f)), _n(y(top * f)), LEFT - 6, _n(y(top * f) + 4), f"{top * f:g}", unit)
          for f in (0, 0.25, 0.5, 0.75, 1)),
     )  # fmt: skip
-    every = max(1, len(labels) // 8)
+    last = len(labels) - 1
     ticks = format_html_join(
         "",
-        '<text x="{}" y="{}" class="axis" text-anchor="middle">{}</text>',
-        ((_n(x(i)), HEIGHT - BOTTOM + 16, label) for i, label in enumerate(labels) if i % every == 0),
+        '<text x="{}" y="{}" class="axis" text-anchor="{}">{}</text>',
+        (
+            (_n(x(i) if i < last else width - 2), HEIGHT - BOTTOM + 16, "middle" if i < last else "end", labels[i])
+            for i in _ticks(len(labels), plot_w)
+        ),
     )
     lines = []
     for s in series:
@@ -99,10 +143,10 @@ def chart(
         ((s.color, s.name) for s in series),
     )
     return format_html(
-        '<svg class="durian-chart" role="img" aria-label="{}" viewBox="0 0 {} {}" width="{}" height="{}" '
+        '<svg class="durian-chart {}" role="img" aria-label="{}" viewBox="0 0 {} {}" width="{}" height="{}" '
         'xmlns="http://www.w3.org/2000/svg"><title>{}</title>'
         "<style>.grid{{stroke:#ddd}}.axis{{font:11px sans-serif;fill:#555}}.legend{{font:12px sans-serif}}.heading{{font:bold 13px sans-serif;fill:#333}}</style>"
         '<text x="{}" y="18" class="heading">{}</text>{}{}{}<text x="{}" y="{}" class="legend">{}</text></svg>',
-        title, WIDTH, HEIGHT, WIDTH, HEIGHT, title, LEFT, title, grid, ticks,
+        variant, title, width, HEIGHT, width, HEIGHT, title, LEFT, title, grid, ticks,
         format_html_join("", "{}", ((line,) for line in lines)), LEFT, HEIGHT - 6, legend,
     )  # fmt: skip

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from ..storage import stats
 from ..storage.connection import get_redis
-from .charts import Series, chart
+from .charts import Series, responsive_chart
 
 DEFAULT_HOURS = 24
 MAX_HOURS = 24 * 31
@@ -50,10 +50,10 @@ def figures(hours: int) -> dict[str, Any]:
         "success_rate": round(100 * delivered / attempts, 1) if attempts else None,
         "p50": stats.percentile(merged, 0.5) if merged else None,
         "p99": stats.percentile(merged, 0.99) if merged else None,
-        "success_chart": chart(
+        "success_chart": responsive_chart(
             "Success rate per hour (%)", labels, [Series("delivered", rates, "#2e7d32")], unit="%", top=100
         ),
-        "latency_chart": chart(
+        "latency_chart": responsive_chart(
             "Attempt latency per hour (ms)",
             labels,
             [

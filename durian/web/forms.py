@@ -142,6 +142,11 @@ class ListenerForm(forms.Form):
                 fitting.append(CHANGED)
             offered = [(cls.op, words) for cls, words in fitting]
             matcher = current.get(name, match.Any())
+            if matcher.op not in {op for op, _ in offered}:  # stored before the rules held (e.g. through the
+                # API): shown as it is, never as "any"; saving it unchanged says what is wrong with it
+                offered.append(
+                    (matcher.op, next((w for c, w in [*MATCHERS, CHANGED] if c.op == matcher.op), matcher.op))
+                )
             shown = matcher.value.get("to", "") if isinstance(matcher, match.Changed) else matcher.value
             self.fields[self._op(name)] = forms.ChoiceField(
                 label=f"Matcher for {name}", choices=offered, initial=matcher.op
@@ -210,8 +215,13 @@ class ListenerForm(forms.Form):
 
     def _post_clean(self) -> None:
         listener = self.instance
-        if "url" in self.cleaned_data and listener.pk is not None:
-            self.cleaned_data["url"] = redact.restore_password(self.cleaned_data["url"], listener.url)
+        if "url" in self.cleaned_data:
+            try:
+                self.cleaned_data["url"] = redact.restore_password(
+                    self.cleaned_data["url"], listener.url if listener.pk is not None else ""
+                )
+            except ValidationError as exc:
+                self.add_error("url", exc)  # also drops "url" from cleaned_data: the stored URL stays
         for name in self.EDITS:
             if name in self.cleaned_data:
                 setattr(listener, name, self.cleaned_data[name])

@@ -55,11 +55,9 @@ def parse_value(hook: Hook, name: str, text: str) -> Any:
 
 
 def is_text(hook: Hook | None, name: str) -> bool:
-    """True when field ``name`` carries text, so that the string matchers (starts with, like...) fit it."""
-    if hook is None or _is_created(hook, name):
-        return hook is None
-    field = model_field(hook, name)
-    return field is None or isinstance(field, (models.CharField, models.TextField))
+    """True when field ``name`` carries text, so that the string matchers (starts with, like...) fit it:
+    the hook's own rule (``Hook.field_is_text``), which every way of making a listener applies."""
+    return hook is None or hook.field_is_text(name)
 
 
 def _parse_bool(text: str) -> bool:

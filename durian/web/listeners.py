@@ -19,10 +19,11 @@ from ..storage import circuit, ordered, stats
 from . import access
 from .feedback import tell
 from .forms import ListenerForm
+from .listing import ListQuery
 
 #: Session key holding the id of the listener whose secret the next page may show, once.
 REVEAL_KEY = "durian_reveal_secret"
-PER_PAGE = 50
+PER_PAGE = 20
 #: The listener cards' success rate covers this many hours.
 HEALTH_WINDOW_HOURS = 24
 
@@ -35,22 +36,19 @@ def reveal_secret_once(request: HttpRequest, listener: Listener) -> HttpResponse
 
 @login_required
 def listener_list(request: HttpRequest) -> HttpResponse:
+    """The user's listeners: a compact table on wide screens, cards on phones; searched, filtered, paged."""
     user = request.user
-    queryset = access.listeners(user, "view").order_by("hook", "id")
+    query = ListQuery.of(request.GET)
+    queryset = query.apply(access.listeners(user, "view")).order_by("hook", "id")
     page = Paginator(queryset, PER_PAGE).get_page(request.GET.get("page"))
-    listeners = list(page.object_list)
-    circuits = circuit.describe(x.pk for x in listeners)
-    backlogs = ordered.waiting_many([x.pk for x in listeners if x.ordered])
-    since = timezone.now() - datetime.timedelta(hours=HEALTH_WINDOW_HOURS)
-    figures = stats.for_listeners(listeners, since)
-    for x in listeners:
-        x.circuit_text = circuits.get(x.pk, "")
-        x.backlog = backlogs.get(x.pk)  # an ordered listener's deliveries waiting their turn
-        x.health = figures[x.pk]  # the card's success rate, dead letters and badge
-        x.hook_gone = x.hook not in hooks
+    listeners = with_health(list(page.object_list))
     context = {
         "page": page,
         "listeners": listeners,
+        "query": query,
+        "states": Listener.State.choices,
+        "keep": query.keep(),
+        "back": request.GET.urlencode(),  # posted back by pause and resume: the user returns here
         "health_window_hours": HEALTH_WINDOW_HOURS,
         "show_owner": access.sees_all(user, "view"),
         "can_add": access.can(user, "add"),
@@ -58,6 +56,20 @@ def listener_list(request: HttpRequest) -> HttpResponse:
         "can_delete": access.can(user, "delete"),
     }
     return TemplateResponse(request, "durian/listener_list.html", context)
+
+
+def with_health(listeners: list[Listener]) -> list[Listener]:
+    """``listeners``, each given what the pages show of its health (the same badge on every page)."""
+    circuits = circuit.describe(x.pk for x in listeners)
+    backlogs = ordered.waiting_many([x.pk for x in listeners if x.ordered])
+    since = timezone.now() - datetime.timedelta(hours=HEALTH_WINDOW_HOURS)
+    figures = stats.for_listeners(listeners, since)
+    for x in listeners:
+        x.circuit_text = circuits.get(x.pk, "")
+        x.backlog = backlogs.get(x.pk)  # an ordered listener's deliveries waiting their turn
+        x.health = figures[x.pk]  # the success rate, dead letters and badge
+        x.hook_gone = x.hook not in hooks
+    return listeners
 
 
 @login_required

@@ -1,6 +1,8 @@
-"""A per-user rate limit for page actions that reach out to a receiver (test events, retries).
+"""The per-user rate limit of everything that reaches out to a receiver on a user's demand.
 
-It uses Dramatiq's ``WindowRateLimiter`` on durian's Redis, so it holds across web processes.
+Test events and dead-letter retries, from the pages and from the API, count together against one
+budget per user: ``DURIAN_TEST_SEND_RATE`` a minute. It uses Dramatiq's ``WindowRateLimiter`` on
+durian's Redis, so it holds across web processes.
 """
 
 from __future__ import annotations
@@ -15,18 +17,24 @@ from ..conf import settings
 from ..storage.connection import get_redis
 
 WINDOW_S = 60
+#: What a user is told when the budget is spent (the pages and the API say the same).
+TOO_MANY = (
+    "Too many test events this minute (test events and dead-letter retries count together): "
+    "wait a moment and try again."
+)
 
 
-def allow(user: Any, action: str) -> bool:
-    """True when ``user`` may do ``action`` once more this minute (``DURIAN_TEST_SEND_RATE``).
+def allow(user: Any) -> bool:
+    """True when ``user`` may send one more test event or retry this minute (``DURIAN_TEST_SEND_RATE``).
 
-    Staff are not limited; when Redis cannot be reached the action is allowed.
+    Every surface (pages, API) and both actions share one count per user. Staff are not limited;
+    when Redis cannot be reached the action is allowed.
     """
     limit = settings.TEST_SEND_RATE
     if limit is None or getattr(user, "is_staff", False):
         return True
     backend = RedisBackend(client=get_redis("request"))
-    key = f"{settings.KEY_PREFIX}:throttle:{action}:{user.pk}"
+    key = f"{settings.KEY_PREFIX}:throttle:send:{user.pk}"
     limiter = WindowRateLimiter(backend, key, limit=int(limit), window=WINDOW_S)
     try:
         with limiter.acquire(raise_on_failure=False) as acquired:

@@ -47,8 +47,8 @@ def test_the_dashboard_shows_rate_latency_charts_failing_listeners_and_backlog(s
     assert '<strong id="success-rate">50.0 %</strong>' in html
     assert '<strong id="outbox">1</strong>' in html and '<strong id="dead-letters">1</strong>' in html
     charts = html.split('<div class="charts">')[1].split("</div>")[0]
-    assert charts.count('<svg class="durian-chart"') == 2
-    assert charts.count("<polyline") == 3  # the success rate, p50 and p99 of the two hours with attempts
+    assert charts.count('<svg class="durian-chart wide"') == 2 and charts.count('<svg class="durian-chart narrow"') == 2
+    assert charts.count("<polyline") == 2 * 3  # the success rate, p50 and p99 of the two hours with attempts
     failing = html[html.index('id="failing-listeners"') :]
     assert f"#{bad.pk}" in failing and f"#{good.pk}" not in failing
     assert "10 / 11" in failing and 'class="level failing"' in failing

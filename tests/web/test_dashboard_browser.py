@@ -65,13 +65,13 @@ def test_the_dashboard_renders_its_charts_from_real_deliveries(browser, live_ser
     page.get_by_role("link", name="Delivery health").first.click()
     page.wait_for_url(re.compile(r"/admin/durian/listener/health/$"))
 
-    charts = page.locator("svg.durian-chart")
+    charts = page.locator("svg.durian-chart.wide")  # at 1100 px; phones see the narrow ones
     assert charts.count() == 2
     for i in range(2):
         box = charts.nth(i).bounding_box()
         assert box and box["width"] > 300 and box["height"] > 100
         assert charts.nth(i).locator("polyline").count() >= 1
-    assert page.locator("svg.durian-chart >> nth=1").get_attribute("aria-label") == "Attempt latency per hour (ms)"
+    assert page.locator("svg.durian-chart.wide >> nth=1").get_attribute("aria-label") == "Attempt latency per hour (ms)"
     rows = page.locator("#failing-listeners tbody tr")
     assert rows.count() == 2
     failing_row = rows.filter(has_text=broken.url)

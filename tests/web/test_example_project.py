@@ -62,3 +62,20 @@ def test_the_client_user_is_not_staff_and_sees_only_their_own_listeners(example_
     html = client.get("/webhooks/").content.decode()
     assert "<h1>My listeners</h1>" in html and "someone-elses" not in html
     assert "someone-elses" in sign_in("demo").get("/webhooks/").content.decode()
+
+
+def test_the_example_workers_serve_prometheus_metrics_on_a_port_the_launcher_names():
+    from durian.conf import PROMETHEUS_MIDDLEWARE
+    from example_project.launch import next_steps
+
+    assert PROMETHEUS_MIDDLEWARE in example_settings.DRAMATIQ_BROKER["MIDDLEWARE"]
+    said = "\n".join(next_steps("redis://127.0.0.1:7777/0", port=8000, metrics_port=9191))
+    assert "http://127.0.0.1:9191/metrics" in said and "Prometheus" in said
+
+
+def test_the_example_says_to_export_redis_url_before_running_commands_in_another_terminal():
+    from example_project.launch import next_steps
+
+    said = "\n".join(next_steps("redis://127.0.0.1:7777/0", port=8000, metrics_port=9191))
+    assert "export REDIS_URL=redis://127.0.0.1:7777/0" in said
+    assert "manage.py durian_status" in said

@@ -26,7 +26,7 @@ def attempts(listener: Listener, ok: int, failed: int, age: datetime.timedelta =
 
 
 def card(html: str, listener: Listener) -> str:
-    return re.search(rf'id="listener-{listener.pk}".*?</li>', html, re.S).group(0)
+    return re.search(rf'id="listener-{listener.pk}".*?</tr>', html, re.S).group(0)
 
 
 def test_a_healthy_listener_shows_its_success_rate_and_a_plain_badge(as_alice, alices_listener):
@@ -34,13 +34,14 @@ def test_a_healthy_listener_shows_its_success_rate_and_a_plain_badge(as_alice, a
     html = card(as_alice.get(reverse("durian:listener-list")).content.decode(), alices_listener)
     assert '<span class="badge active health-ok">active</span>' in html
     assert "100 % of 4" in html
-    assert '<dd class="dead-letters">0</dd>' in html
+    assert re.search(r'class="dead-letters">0</td>', html)
 
 
 def test_some_failures_turn_the_badge_amber(as_alice, alices_listener):
     attempts(alices_listener, ok=3, failed=1)
     html = card(as_alice.get(reverse("durian:listener-list")).content.decode(), alices_listener)
     assert "health-warning" in html and "75 % of 4" in html
+    assert '<span class="badge active health-warning">active · some failures</span>' in html
 
 
 def test_dead_letters_turn_the_badge_red_and_are_counted(as_alice, alices_listener):
@@ -49,8 +50,8 @@ def test_dead_letters_turn_the_badge_red_and_are_counted(as_alice, alices_listen
     Listener.objects.filter(pk=alices_listener.pk).update(last_failure_at=failed_at)
     dead_letter(alices_listener)
     html = card(as_alice.get(reverse("durian:listener-list")).content.decode(), alices_listener)
-    assert "health-failing" in html
-    assert '<dd class="dead-letters">1</dd>' in html
+    assert '<span class="badge active health-failing">active · failing</span>' in html
+    assert re.search(r'class="dead-letters"><a href="[^"]+">1</a></td>', html)
     assert timezone.localtime(failed_at).strftime("%Y-%m-%d %H:%M:%S") in html
 
 

@@ -98,7 +98,7 @@ def test_the_list_shows_hook_url_filters_state_and_health(as_alice, alices_liste
     html = page(as_alice.get(reverse("durian:listener-list")))
     assert "<code>person</code>" in html and alices_listener.url in html
     assert "name starts with &#x27;A&#x27;" in html
-    assert '<span class="badge active health-failing">active</span>' in html  # 3 failures in a row: red
+    assert '<span class="badge active health-failing">active · failing</span>' in html  # 3 failures in a row: red
     assert timezone.localtime(success).strftime("%Y-%m-%d %H:%M:%S") in html
     assert "<dt>Failures in a row</dt><dd>3</dd>" in html
     for action in ("Deliveries", "Edit", "Pause", "Send test event", "Rotate secret", "Delete"):
@@ -243,7 +243,13 @@ def test_deliveries_page_shows_deliveries_and_dead_letters_paginated(as_alice, a
     assert first.count("<code>msg_e") == 25
     assert "msg_e0_" in first and "msg_e29_" not in first
     assert "Page 1 of 2" in first and "?page=2&amp;dead_page=1" in first
-    assert "HTTP 502 Bad Gateway" in first and ">Retry<" in first and '<td data-label="Attempts">8</td>' in first
+    # a receiver on loopback (an allowed internal network): a client sees its status only, not its reason
+    assert (
+        "HTTP 502" in first
+        and "Bad Gateway" not in first
+        and ">Retry<" in first
+        and '<td data-label="Attempts">8</td>' in first
+    )
     second = page(as_alice.get(url + "?page=2"))
     assert second.count("<code>msg_e") == 5 and "msg_e29_" in second
 

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from durian.core.redact import printable
+from durian.management import reach
 from durian.management.progress import ProgressBar
 from durian.management.timespec import parse_moment
 from durian.models import Listener
@@ -41,6 +42,7 @@ class Command(BaseCommand):
             raise CommandError(
                 f"no such hook: {printable(options['hook'])} (hooks: {', '.join(sorted(h.name for h in hooks)) or 'none'})"
             )
+        reach.quick_client().close()  # Redis down: one line, before anything is changed
         bar = ProgressBar(getattr(self.stderr, "_out", self.stderr), "Replaying")
         summary = replay.replay(
             get_redis("worker"),

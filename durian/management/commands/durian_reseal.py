@@ -12,7 +12,7 @@ from durian.storage.connection import get_redis
 
 class Command(BaseCommand):
     help = (
-        "Re-encrypt every stored listener secret with the first key of DURIAN_SECRET_KEYS, and reload the "
+        "Re-encrypt every stored listener secret (and URL password) with the first key of DURIAN_SECRET_KEYS, and reload the "
         "Redis listener cache with them. Run it after putting a new key first; drop the old key once it has run."
     )
 
@@ -20,10 +20,13 @@ class Command(BaseCommand):
         table = connection.ops.quote_name(Listener._meta.db_table)
         count = 0
         with transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute(f"SELECT id, secret, previous_secret FROM {table}")
-            for pk, secret, previous in cursor.fetchall():
+            cursor.execute(f"SELECT id, secret, previous_secret, url FROM {table}")
+            for pk, secret, previous, url in cursor.fetchall():
                 new = [sealing.reseal(v) if v else "" for v in (secret, previous or "")]
-                cursor.execute(f"UPDATE {table} SET secret = %s, previous_secret = %s WHERE id = %s", [*new, pk])
+                new.append(sealing.reseal_url(url or ""))  # a URL's password is sealed like the secrets
+                cursor.execute(
+                    f"UPDATE {table} SET secret = %s, previous_secret = %s, url = %s WHERE id = %s", [*new, pk]
+                )
                 count += 1
         self.stdout.write(f"Listener secrets re-sealed with the newest key: {count}")
         try:  # the workers read secrets from the cache: it must not keep tokens of the key about to go

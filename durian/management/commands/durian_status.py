@@ -4,8 +4,7 @@ import json
 
 from django.core.management.base import BaseCommand
 
-from durian.management import status
-from durian.storage.connection import get_redis
+from durian.management import reach, status
 
 
 class Command(BaseCommand):
@@ -15,7 +14,13 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true", help="Print the status as JSON.")
 
     def handle(self, *args, **options):  # type: ignore[no-untyped-def]
-        state = status.gather(get_redis("worker"))
+        client = reach.quick_client()  # one line and a non-zero exit, in seconds, when Redis is down
+        try:
+            state = status.gather(client)
+        except reach.UNREACHABLE as exc:
+            raise reach.unreachable(exc) from None
+        finally:
+            client.close()
         if options["json"]:
             self.stdout.write(json.dumps(state, indent=2, default=str))
         else:

@@ -235,6 +235,19 @@ def test_staff_can_scrape_the_metrics_and_others_cannot(make_user, alice, redis_
     assert User.objects.count() == 2
 
 
+def test_the_web_metrics_say_the_delivery_counters_live_on_the_workers(make_user, redis_client):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    staff = token_client(make_user("carol", "view", staff=True))
+    body = staff.get(f"{API}/metrics/").content.decode()
+    assert "durian_deliveries_total and durian_attempt_duration_seconds are counted by the workers" in body
+    assert "9191" in body
+    families = {f.name: f for f in text_string_to_metric_families(body)}
+    assert "durian_listeners" in families
+    empty = [name for name, family in families.items() if name.startswith("durian_") and not family.samples]
+    assert empty == [], f"HELP and TYPE lines without samples: {empty}"
+
+
 def test_the_metrics_show_open_circuits_and_the_deliveries_held_behind_them(make_user, redis_client, settings):
     from durian.storage import circuit
 
@@ -268,3 +281,12 @@ def test_any_json_as_filters_makes_a_listener_or_a_400_never_a_500(as_alice, fil
         listener = Listener.objects.get(pk=response.json()["id"])
         assert response.json()["filters"] == listener.filters
         listener.matchers  # noqa: B018  (usable matchers)
+
+
+def test_the_openapi_schema_names_durian_with_its_version_and_description(client):
+    import durian
+
+    info = client.get(f"{API}/schema/?format=json").json()["info"]
+    assert "durian" in info["title"]
+    assert info["version"] == durian.__version__ != "0.0.0"
+    assert "Webhooks for Django" in info["description"]
