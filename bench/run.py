@@ -586,7 +586,7 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                      f">= {TARGETS['throughput_per_process']:,.0f}/process, >= {TARGETS['throughput_vs_peer']:.0f}x"))  # fmt: skip
     one = d.get("throughput", {}).get("1_listeners_1_proc")
     pone = p.get("throughput", {}).get("1_listeners_1_proc") or {}
-    if one:
+    if one and "redis_commands_per_delivery" in one:  # results of runs before these rows have neither
         rows.append(("worker CPU per delivery (ms; 1 listener, 1 process, less the idle rate)",
                      f"{one['worker_cpu_ms_per_delivery']:.2f}", fmt(pone.get("worker_cpu_ms_per_delivery"), "", 2),
                      ratio(pone.get("worker_cpu_ms_per_delivery"), one["worker_cpu_ms_per_delivery"]) + " less"
