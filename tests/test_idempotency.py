@@ -56,3 +56,15 @@ def test_a_replay_delivers_again_on_purpose(listener, receiver):
     deliver_now([item(event, listener.pk, replay=True)])
     assert len(receiver.requests) == 2
     assert len({r.headers["webhook-id"] for r in receiver.requests}) == 1
+
+
+def test_the_first_delivery_a_process_marks_is_marked_done(redis_client):
+    """The marks start their thread on first use; that first mark must land as "done", not as an
+    in-flight record to clear (a lost done mark lets a duplicate through once the lease runs out)."""
+    from durian.storage.marks import Marks
+
+    fresh = Marks()  # as in a worker process that has marked nothing yet
+    redis_client.set(idempotency.key("msg_first_1"), "a-lease", px=60_000)
+    fresh.delivered("msg_first_1")
+    wait_until(lambda: idempotency.delivered(redis_client, "msg_first_1"), 10, "the first mark to be written as done")
+    assert fresh.pending() == 0

@@ -52,21 +52,20 @@ class Marks:
 
     def delivered(self, webhook_id: str) -> None:
         """Mark ``webhook_id`` delivered (its lease becomes the done mark) in the next batch."""
-        self._add(self._done, webhook_id)
+        self._add(webhook_id, done=True)
 
     def settled(self, webhook_id: str) -> None:
         """Clear the in-flight record of ``webhook_id`` (its request ended) in the next batch."""
-        self._add(self._settled, webhook_id)
+        self._add(webhook_id, done=False)
 
-    def _add(self, into: list[str], webhook_id: str) -> None:
+    def _add(self, webhook_id: str, done: bool) -> None:
         with self._lock:
             if self._pid != os.getpid():  # first use in this process (or a forked child)
                 self._pid = os.getpid()
                 self._done, self._settled = [], []
-                into = self._done if into is self._done else self._settled
                 self._wake = threading.Event()
                 threading.Thread(target=self._run, args=(self._wake,), name="durian-marks", daemon=True).start()
-            into.append(webhook_id)
+            (self._done if done else self._settled).append(webhook_id)
         self._wake.set()
 
     def pending(self) -> int:
