@@ -203,3 +203,24 @@ def test_a_lane_that_read_the_circuit_before_another_lane_saw_it_open_posts_noth
     circuit.reset(redis_client, view.id)  # staff close it: a gate read now says so, and lanes post again
     read_after = circuit.check(redis_client, [view.id])[view.id]
     assert engine.admits(view, read_after, redis_client)
+
+
+def test_a_listener_whose_slots_other_workers_hold_gets_its_events_once_they_free_up_each_once(
+    worker, receiver, redis_client
+):
+    """Deliveries that cannot get a slot are held (kept in Redis), not piled up in a worker's
+    memory past their in-flight deadline; they all arrive once the slots come back, none twice."""
+    from durian.storage.slots import Slots
+
+    listener = PersonHook().listener(url=receiver.url, max_in_flight=2).save()
+    others = Slots.of_listener(redis_client, listener.pk, limit=2, ttl_ms=3000)
+    assert len(others.acquire_many(2)) == 2  # another worker holds both slots, then dies: they run out in 3 s
+    with transaction.atomic():
+        for i in range(20):
+            Person.objects.create(name=f"p{i}")
+    time.sleep(2)
+    assert receiver.requests == []  # nothing went past the cap meanwhile
+    receiver.wait_for(20, timeout=60)
+    time.sleep(1.5)  # held deliveries come back after a second: none twice
+    names = [r.json()["name"] for r in receiver.requests]
+    assert sorted(names) == sorted(f"p{i}" for i in range(20))

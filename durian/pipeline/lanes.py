@@ -299,8 +299,9 @@ class Engine:
             return
         with self.lock:
             batch.handed = True
-            settled = [a for a, _ in batch.made if a.webhook_id in on]
-        for attempt in settled:  # ended while their records were written: the message settles them
+            # ended, or held, while their records were written: the message settles them
+            settled = [a for a, _ in [*batch.made, *batch.held] if a.webhook_id in on]
+        for attempt in settled:
             marks.settled(attempt.webhook_id)
 
     def gates(self, client: redis.Redis, listener_ids: set[int]) -> dict[int, circuit.Gate]:
@@ -433,6 +434,10 @@ class Engine:
                 logger.exception("durian: could not settle %s", job.attempt.webhook_id)
             else:
                 marks.settled(job.attempt.webhook_id)
+        self._hold_leftovers(leftovers)
+
+    def _hold_leftovers(self, leftovers: list[tuple[redis.Redis, list[tuple[Attempt, float]]]]) -> None:
+        """Hold attempts of acknowledged messages (outside the lock); their in-flight records go."""
         for client, items in leftovers:
             try:
                 policy.hold(client, items)
@@ -501,6 +506,14 @@ class Engine:
 
     def _keep_lane(self, lane: Lane, now: float) -> None:
         with self.lock:
+            stale: list[tuple[Job, float]] = []
+            if lane.handed_queued and not lane.flowing():  # acknowledged, and going nowhere: hold them
+                until = time.time() + HOLD_SECONDS
+                for kind in KINDS:
+                    for job in [j for j in lane.queued[kind] if j.handed]:
+                        lane.queued[kind].remove(job)
+                        stale.append((job, until))
+            leftovers = self._hold_jobs(stale)
             busy = lane.in_flight or lane.waiting()
             if busy:
                 lane.idle_since = now
@@ -512,6 +525,7 @@ class Engine:
             forget = not busy and not lane.tokens and now - lane.idle_since > 60 and not lane.stop_until
             if forget:
                 del self.lanes[lane.listener.id]
+        self._hold_leftovers(leftovers)
         if release:
             lane.slots.release_many(release)
         if renew:
