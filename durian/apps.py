@@ -17,9 +17,12 @@ class DurianConfig(AppConfig):
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the system checks)
         from .models import Listener
+        from .signals import listener_disabled
+        from .storage import alerts
 
         post_save.connect(_listener_saved, sender=Listener, dispatch_uid="durian:listener-saved")
         post_delete.connect(_listener_deleted, sender=Listener, dispatch_uid="durian:listener-deleted")
+        listener_disabled.connect(alerts.on_listener_disabled, dispatch_uid="durian:alert-owner")
         autodiscover_modules("hooks")
 
 

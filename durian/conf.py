@@ -108,6 +108,16 @@ DEFAULTS: dict[str, Any] = {
     # ``last_success_at`` is written at most this often (seconds) per listener, so a healthy
     # listener costs no database write per delivery.
     "HEALTH_WRITE_INTERVAL": 60,
+    # -- Owner alerts (durian.storage.alerts) ------------------------------------------------------
+    # Email a listener's owner (Django's mail, to ``owner.email``) when the listener is disabled,
+    # and when its circuit has stayed open for NOTIFY_AFTER seconds. Templates:
+    # ``durian/email/{listener_disabled,circuit_open}{,_subject}.txt``, overridable.
+    "NOTIFY_OWNERS": True,
+    # How long (seconds) a circuit stays open (endpoint unreachable) before its owner is told.
+    # ``None`` or 0: no email for an open circuit.
+    "NOTIFY_AFTER": 3600,
+    # At most one email per listener per this many seconds, whatever the occasion.
+    "NOTIFY_INTERVAL": 24 * 3600,
     # -- Listener secrets and filters -------------------------------------------------------------
     # How long (seconds) a rotated-out secret keeps signing alongside the new one.
     "SECRET_ROTATION_GRACE": 24 * 3600,
@@ -120,7 +130,8 @@ DEFAULTS: dict[str, Any] = {
     # -- The web pages ------------------------------------------------------------------------------
     # Total time (seconds) a "Send test event" may take: the page waits for it.
     "TEST_SEND_TIMEOUT": 5.0,
-    # How many test events and dead-letter retries one user may send per minute from the pages.
+    # How many test events, dead-letter retries and replays one user may ask for per minute, from the
+    # pages and the API together (staff are not limited).
     "TEST_SEND_RATE": 10,
     # Longest ``Like`` pattern accepted (characters).
     "LIKE_MAX_LENGTH": 1000,

@@ -26,7 +26,7 @@ from django.db import close_old_connections
 from durian.conf import settings
 from durian.pipeline import dispatch, ordered, queue
 from durian.pipeline.fanout import hand_off
-from durian.storage import inflight, later, listener_cache, metrics, parked, retention, stream
+from durian.storage import alerts, inflight, later, listener_cache, metrics, parked, retention, stream
 from durian.storage.connection import get_redis
 
 from .taken import taken
@@ -157,7 +157,8 @@ class StreamConsumer:
 
     def _sweep(self, client: redis.Redis) -> None:
         """Relay outbox leftovers, rebuild the listener cache if it fell behind the database, make
-        the retention pass when it is due (one process on one host), and refresh the metrics' gauges."""
+        the retention pass and the check for long-open circuits (owner alerts) when due (one process on
+        one host each), and refresh the metrics' gauges."""
         close_old_connections()
         try:
             while dispatch.sweep() and not self._stop.is_set():
@@ -165,6 +166,7 @@ class StreamConsumer:
             listener_cache.ensure_fresh(client)
             release_parked(client)
             retention.run_due(client)
+            alerts.run_due(client)
             metrics.refresh(client)
         finally:
             close_old_connections()

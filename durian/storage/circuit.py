@@ -12,6 +12,10 @@ One hash per listener (``<prefix>:circuit:<id>``) holds its state:
   one attempt's length); its outcome closes the circuit or opens it for longer. The others hold.
 
 ``waiting`` counts deliveries held now (what ``durian_status`` and the listener pages show).
+``opened_at`` is when the circuit first opened in this run of openings (kept while it reopens,
+cleared when it closes), and a sorted set (``<prefix>:circuits:open``, scored by ``opened_at``)
+lists the circuits that are not closed, so that ``durian.storage.alerts`` finds the ones open for
+long without scanning the keyspace.
 
 Redis calls here and their outcome when Redis is down: ``check`` raises (the caller waits for
 Redis before posting, see ``durian.storage.connection.patiently``); ``record`` and ``released``
@@ -47,7 +51,8 @@ redis.call('hset', KEYS[1], 'probe_until', tostring(now + tonumber(ARGV[2])))
 return {'probe', '0', fails}
 """
 
-# KEYS[1] circuit hash; ARGV: now, failures to open, base cooling, max cooling, ttl (s)
+# KEYS[1] circuit hash, KEYS[2] the set of open circuits; ARGV: now, failures to open, base
+# cooling, max cooling, ttl (s), listener id
 _DOWN = """
 local s = redis.call('hmget', KEYS[1], 'open_until', 'fails', 'opens')
 local open_until = tonumber(s[1] or '0')
@@ -63,6 +68,10 @@ if open_until > 0 or fails >= tonumber(ARGV[2]) then
   local cooling = math.min(tonumber(ARGV[3]) * 2 ^ (opens - 1), tonumber(ARGV[4]))
   open_until = now + cooling
   redis.call('hset', KEYS[1], 'fails', fails, 'opens', opens, 'open_until', tostring(open_until), 'probe_until', '0')
+  if opens == 1 or redis.call('hexists', KEYS[1], 'opened_at') == 0 then
+    redis.call('hset', KEYS[1], 'opened_at', ARGV[1])
+    redis.call('zadd', KEYS[2], ARGV[1], ARGV[6])
+  end
 else
   redis.call('hset', KEYS[1], 'fails', fails)
 end
@@ -114,6 +123,11 @@ def key(listener_id: int) -> str:
     return f"{settings.KEY_PREFIX}:circuit:{listener_id}"
 
 
+def open_key() -> str:
+    """The sorted set of circuits not closed: member the listener id, score ``opened_at``."""
+    return f"{settings.KEY_PREFIX}:circuits:open"
+
+
 def _probe_lease() -> float:
     return float(settings.TOTAL_TIMEOUT) + 5.0
 
@@ -137,13 +151,15 @@ def down(client: redis.Redis, listener_id: int) -> float:
         ttl = int(float(settings.CIRCUIT_COOLING_MAX) * 4 + 3600)
         until = client.eval(
             _DOWN,
-            1,
+            2,
             key(listener_id),
+            open_key(),
             time.time(),
             int(settings.CIRCUIT_FAILURES),
             float(settings.CIRCUIT_COOLING),
             float(settings.CIRCUIT_COOLING_MAX),
             ttl,
+            listener_id,
         )
         return float(until)
     except redis.RedisError as exc:
@@ -164,7 +180,10 @@ def feed(client: redis.Redis, listener_id: int, outcome: Outcome, failing: bool)
 def up(client: redis.Redis, listener_id: int) -> None:
     """The endpoint answered: close the circuit and reset its count (keeps ``waiting``)."""
     try:
-        client.hdel(key(listener_id), "fails", "opens", "open_until", "probe_until")
+        pipe = client.pipeline(transaction=False)
+        pipe.hdel(key(listener_id), "fails", "opens", "open_until", "probe_until", "opened_at", "alerted")
+        pipe.zrem(open_key(), listener_id)
+        pipe.execute()
     except redis.RedisError as exc:
         logger.warning("durian: could not close the circuit of listener %s: %s", listener_id, exc)
 
@@ -223,6 +242,31 @@ def troubled(client: redis.Redis) -> list[Circuit]:
 def reset(client: redis.Redis, listener_id: int) -> None:
     """Forget a listener's circuit (it was deleted, or staff closed it)."""
     client.delete(key(listener_id))
+    client.zrem(open_key(), listener_id)
+
+
+def open_since(client: redis.Redis, before: float) -> dict[int, float]:
+    """Listener id -> ``opened_at`` of each circuit open since before ``before`` (epoch seconds) and
+    not yet alerted about in this run of openings. Entries of circuits closed meanwhile (or whose
+    hash expired) are dropped from the set."""
+    found = {int(m): float(score) for m, score in client.zrangebyscore(open_key(), "-inf", before, withscores=True)}
+    if not found:
+        return {}
+    pipe = client.pipeline(transaction=False)
+    for listener_id in found:
+        pipe.hmget(key(listener_id), "open_until", "alerted")
+    out = {}
+    for (listener_id, opened_at), (open_until, alerted) in zip(found.items(), pipe.execute(), strict=True):
+        if float(open_until or 0) == 0:
+            client.zrem(open_key(), listener_id)
+        elif not alerted:
+            out[listener_id] = opened_at
+    return out
+
+
+def mark_alerted(client: redis.Redis, listener_id: int) -> None:
+    """Its owner was told of this run of openings: ``open_since`` leaves it out until it closes."""
+    client.hset(key(listener_id), "alerted", 1)
 
 
 def _text(value: bytes | str) -> str:
