@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from .web import actions, deliveries, events, listeners
+from .web import actions, deliveries, events, listeners, replay
 
 app_name = "durian"
 
@@ -19,6 +19,7 @@ urlpatterns = [
     path("listeners/<int:pk>/rotate-secret/", actions.rotate_secret, name="listener-rotate-secret"),
     path("listeners/<int:pk>/test/", actions.send_test, name="listener-test"),
     path("listeners/<int:pk>/deliveries/", deliveries.delivery_list, name="listener-deliveries"),
+    path("listeners/<int:pk>/replay/", replay.replay_view, name="listener-replay"),
     path(
         "listeners/<int:pk>/dead-letters/<int:letter_pk>/retry/",
         deliveries.retry_dead_letter,

@@ -31,7 +31,13 @@ INVALID = OpenApiResponse(OpenApiTypes.OBJECT, description="Bad input: field nam
 
 
 def documented(
-    ok: dict[int, Any], *, invalid: bool = False, conflict: bool = False, throttled: bool = False, **options: Any
+    ok: dict[int, Any],
+    *,
+    invalid: bool = False,
+    conflict: bool = False,
+    throttled: bool = False,
+    unavailable: bool = False,
+    **options: Any,
 ) -> Any:
     """``extend_schema`` with the successful responses ``ok`` and every error the API answers."""
     errors: dict[int, Any] = {
@@ -43,8 +49,11 @@ def documented(
         errors[400] = INVALID
     if throttled:
         errors[429] = OpenApiResponse(
-            Detail, description="Too many test events and retries this minute (DURIAN_TEST_SEND_RATE, per user)."
+            Detail,
+            description="Too many test events, retries and replays this minute (DURIAN_TEST_SEND_RATE, per user).",
         )
+    if unavailable:
+        errors[503] = OpenApiResponse(Detail, description="Redis (the event stream) cannot be reached now.")
     if conflict:
         errors[409] = OpenApiResponse(Detail, description="The dead letter was delivered already.")
     return extend_schema(responses={**ok, **errors}, **options)

@@ -10,8 +10,10 @@ from rest_framework import serializers
 
 from ..core import redact
 from ..listeners import validate_listener
+from ..management.timespec import WindowError, replay_window
 from ..models import URL_MAX_LENGTH, DeadLetter, Delivery, Listener
 from ..web.disclosure import error_text
+from ..web.replay import MOMENT_MAX_LENGTH
 
 #: Listener fields a client may write; the rest is read-only.
 WRITABLE = ("hook", "url", "description", "filters", "ordered")
@@ -164,3 +166,49 @@ class TestResultSerializer(StatusOnly):
     elapsed_ms = serializers.IntegerField()
     webhook_id = serializers.CharField()
     payload = serializers.JSONField()
+
+
+class ReplayRequestSerializer(serializers.Serializer):
+    """The window to replay, by ``manage.py durian_replay``'s rules: ``since`` is required, ``until``
+    defaults to now; each an ISO 8601 date/time or a duration ago (``30min``, ``12h``, ``7d``)."""
+
+    since = serializers.CharField(
+        max_length=MOMENT_MAX_LENGTH, help_text="Start: an ISO date/time, or a duration ago (12h, 7d)."
+    )
+    until = serializers.CharField(
+        max_length=MOMENT_MAX_LENGTH,
+        required=False,
+        allow_blank=True,
+        help_text="End (default: now): an ISO date/time, or a duration ago.",
+    )
+    dry_run = serializers.BooleanField(
+        required=False, default=False, help_text="Count what would be queued; queue nothing."
+    )
+
+    def to_internal_value(self, data: Any) -> Any:
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({name: ["Unknown field."] for name in unknown})
+        return super().to_internal_value(data)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        try:
+            attrs["window"] = replay_window(attrs["since"], attrs.get("until"))
+        except WindowError as exc:
+            raise serializers.ValidationError({exc.field: [str(exc)]}) from None
+        return attrs
+
+
+class ReplaySerializer(serializers.Serializer):
+    """What a replay queued: this listener's deliveries of the window's events, with their webhook ids."""
+
+    since = serializers.DateTimeField()
+    until = serializers.DateTimeField()
+    dry_run = serializers.BooleanField()
+    events = serializers.IntegerField(help_text="Events of the window found in the stream.")
+    from_dead_letters = serializers.IntegerField(help_text="Events no longer in the stream, taken from dead letters.")
+    deliveries = serializers.IntegerField(help_text="Deliveries queued (or, in a dry run, that would be).")
+    unavailable = serializers.IntegerField(
+        help_text="Delivery records of the window whose event is neither in the stream nor a dead letter."
+    )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import Http404, HttpResponse
@@ -31,6 +32,7 @@ from ..registry import hooks
 from ..storage import metrics
 from ..storage.connection import get_redis
 from ..web import access, disclosure, throttle
+from ..web.replay import replay_listener
 from ..web.sample import send_test_event
 from .schema import documented
 from .serializers import (
@@ -39,6 +41,8 @@ from .serializers import (
     HookSerializer,
     ListenerSerializer,
     NewListenerSerializer,
+    ReplayRequestSerializer,
+    ReplaySerializer,
     TestResultSerializer,
 )
 
@@ -223,6 +227,42 @@ class ListenerViewSet(
         self._throttle(request)
         resend([letter])
         return Response(DeadLetterSerializer(letter, context=self._shown(listener)).data)
+
+    @documented(
+        {202: ReplaySerializer},
+        invalid=True,
+        throttled=True,
+        unavailable=True,
+        request=ReplayRequestSerializer,
+        parameters=[LISTENER_ID],
+    )
+    @action(detail=True, methods=["post"])
+    def replay(self, request: Request, pk: str) -> Response:
+        """Deliver again the events of a time window that this listener matches now (same ``webhook-id``),
+        by ``manage.py durian_replay``'s rules: from the stream, or from dead letters for older ones."""
+        listener = self.get_object()
+        form = ReplayRequestSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        self._throttle(request)
+        since, until = form.validated_data["window"]
+        dry_run = form.validated_data["dry_run"]
+        try:
+            summary = replay_listener(listener, since, until, dry_run=dry_run)
+        except redis.RedisError:
+            return Response(
+                {"detail": "The event stream cannot be reached now; nothing was replayed. Try again later."},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            )
+        result = {
+            "since": since,
+            "until": until,
+            "dry_run": dry_run,
+            "events": summary.events,
+            "from_dead_letters": summary.from_dead_letters,
+            "deliveries": summary.deliveries,
+            "unavailable": summary.unavailable,
+        }
+        return Response(ReplaySerializer(result).data, status=status.HTTP_202_ACCEPTED)
 
 
 class Metrics(DurianAPIView):

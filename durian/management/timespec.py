@@ -66,3 +66,35 @@ def parse_moment(text: str, now: datetime.datetime | None = None) -> datetime.da
     if timezone.is_naive(moment):
         moment = timezone.make_aware(moment)
     return moment
+
+
+class WindowError(ValueError):
+    """A replay window that cannot be: ``field`` (``since`` or ``until``) says which end is wrong."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def replay_window(
+    since: str, until: str | None = None, now: datetime.datetime | None = None
+) -> tuple[datetime.datetime, datetime.datetime]:
+    """The window ``durian_replay``, the pages and the API replay: ``since`` (required) and ``until``
+    (default: now), each an ISO date/time or a duration ago. ``since`` may not be in the future nor
+    after ``until``. Raises ``WindowError`` naming the field at fault."""
+    now = now or timezone.now()
+    if not (since or "").strip():
+        raise WindowError("since", "a start is required: an ISO date/time, or a duration ago (12h, 7d)")
+    try:
+        start = parse_moment(since, now)
+    except ValueError as exc:
+        raise WindowError("since", str(exc)) from None
+    try:
+        end = parse_moment(until, now) if (until or "").strip() else now
+    except ValueError as exc:
+        raise WindowError("until", str(exc)) from None
+    if start > now:
+        raise WindowError("since", f"{since} is in the future: there is nothing to replay yet")
+    if start > end:
+        raise WindowError("until", "the end is before the start (since)")
+    return start, end

@@ -79,7 +79,7 @@ def replay(
             queue.send(list(batch))
         batch.clear()
 
-    start_ms, end_ms = int(since.timestamp() * 1000), int(until.timestamp() * 1000)
+    start_ms, end_ms = max(0, int(since.timestamp() * 1000)), max(0, int(until.timestamp() * 1000))
     seen: set[str] = set()
     for entry_id, event in stream.between(client, start_ms, end_ms):
         if event is None or (hook and event.hook != hook):

@@ -15,6 +15,7 @@ from ..pipeline.resend import resend
 from . import access, disclosure, throttle
 from .feedback import tell
 from .listeners import HEALTH_WINDOW_HOURS, with_health
+from .replay import ReplayForm
 
 PER_PAGE = 25
 
@@ -41,6 +42,7 @@ def delivery_list(request: HttpRequest, pk: int) -> HttpResponse:
         "keep_dead_page": f"&dead_page={letter_page.number}",
         "keep_page": f"&page={delivery_page.number}",
         "can_retry": access.can(request.user, "change"),
+        "replay_form": ReplayForm(),
         "show_owner": access.sees_all(request.user, "view"),
     }
     return TemplateResponse(request, "durian/delivery_list.html", context)

@@ -1,7 +1,7 @@
 """The per-user rate limit of everything that reaches out to a receiver on a user's demand.
 
-Test events and dead-letter retries, from the pages and from the API, count together against one
-budget per user: ``DURIAN_TEST_SEND_RATE`` a minute. It uses Dramatiq's ``WindowRateLimiter`` on
+Test events, dead-letter retries and replays, from the pages and from the API, count together
+against one budget per user: ``DURIAN_TEST_SEND_RATE`` a minute. It uses Dramatiq's ``WindowRateLimiter`` on
 durian's Redis, so it holds across web processes.
 """
 
@@ -19,13 +19,13 @@ from ..storage.connection import get_redis
 WINDOW_S = 60
 #: What a user is told when the budget is spent (the pages and the API say the same).
 TOO_MANY = (
-    "Too many test events this minute (test events and dead-letter retries count together): "
+    "Too many test events this minute (test events, dead-letter retries and replays count together): "
     "wait a moment and try again."
 )
 
 
 def allow(user: Any) -> bool:
-    """True when ``user`` may send one more test event or retry this minute (``DURIAN_TEST_SEND_RATE``).
+    """True when ``user`` may send one more test event, retry or replay this minute (``DURIAN_TEST_SEND_RATE``).
 
     Every surface (pages, API) and both actions share one count per user. Staff are not limited;
     when Redis cannot be reached the action is allowed.

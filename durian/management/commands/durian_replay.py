@@ -1,12 +1,11 @@
 """``manage.py durian_replay --since 2h [--until ...] [--hook H] [--listener N]``: deliver past events again."""
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
 
 from durian.core.redact import printable
 from durian.management import reach
 from durian.management.progress import ProgressBar
-from durian.management.timespec import parse_moment
+from durian.management.timespec import WindowError, replay_window
 from durian.models import Listener
 from durian.pipeline import replay
 from durian.registry import hooks
@@ -28,14 +27,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):  # type: ignore[no-untyped-def]
         try:
-            since = parse_moment(options["since"])
-            until = parse_moment(options["until"]) if options["until"] else timezone.now()
-        except ValueError as exc:
-            raise CommandError(str(exc)) from None
-        if since > timezone.now():
-            raise CommandError(f"--since {options['since']} is in the future: there is nothing to replay yet")
-        if since > until:
-            raise CommandError("--since is after --until")
+            since, until = replay_window(options["since"], options["until"])
+        except WindowError as exc:
+            raise CommandError(f"--{exc.field}: {exc}") from None
         if options["listener"] is not None and not Listener.objects.filter(pk=options["listener"]).exists():
             raise CommandError(f"no such listener: {options['listener']}")
         if options["hook"] and options["hook"] not in hooks:
