@@ -35,7 +35,7 @@ class ReplayForm(forms.Form):
     """The window to replay; ``cleaned_data["window"]`` is ``(since, until)`` once valid."""
 
     since = forms.CharField(max_length=MOMENT_MAX_LENGTH, help_text=WINDOW_HELP, initial="1h")
-    until = forms.CharField(max_length=MOMENT_MAX_LENGTH, required=False, help_text="Empty: now. " + WINDOW_HELP)
+    until = forms.CharField(max_length=MOMENT_MAX_LENGTH, required=False, help_text="The same; empty: now.")
 
     def clean(self) -> dict:
         data = super().clean()
