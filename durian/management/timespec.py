@@ -86,11 +86,11 @@ def replay_window(
     if not (since or "").strip():
         raise WindowError("since", "a start is required: an ISO date/time, or a duration ago (12h, 7d)")
     try:
-        start = parse_moment(since, now)
+        start = _in_utc(parse_moment(since, now), since)
     except ValueError as exc:
         raise WindowError("since", str(exc)) from None
     try:
-        end = parse_moment(until, now) if (until or "").strip() else now
+        end = _in_utc(parse_moment(until, now), until) if (until or "").strip() else now
     except ValueError as exc:
         raise WindowError("until", str(exc)) from None
     if start > now:
@@ -98,3 +98,11 @@ def replay_window(
     if start > end:
         raise WindowError("until", "the end is before the start (since)")
     return start, end
+
+
+def _in_utc(moment: datetime.datetime, text: str) -> datetime.datetime:
+    """``moment`` in UTC, as the database stores it; ``ValueError`` when that is outside years 1-9999."""
+    try:
+        return moment.astimezone(datetime.UTC)
+    except OverflowError:
+        raise ValueError(f"out of range: {text!r} is outside the years 1 to 9999 in UTC") from None

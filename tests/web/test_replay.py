@@ -89,6 +89,8 @@ def test_an_api_replay_sends_only_the_window_s_events(worker, receiver, alice):
         ({"since": "1h", "until": "2h"}, "until"),  # the end before the start
         ({"since": "1h", "until": "soon"}, "until"),
         ({"since": (timezone.now() + datetime.timedelta(days=1)).isoformat()}, "since"),  # in the future
+        ({"since": "0001-01-01T00:00:00+05:00"}, "since"),  # before year 1 in UTC
+        ({"since": "1h", "until": "9999-12-31T23:00:00-05:00"}, "until"),  # after year 9999 in UTC
         ({"since": "1h", "hook": "person"}, "hook"),  # unknown fields are named, not dropped
     ],
 )
