@@ -85,7 +85,12 @@ class ListenerAdminForm(forms.ModelForm):
 
     def clean_headers(self) -> Any:
         stored = self.instance.headers if self.instance.pk is not None else {}
-        return restore_headers(self.cleaned_data.get("headers"), stored)
+        value = self.cleaned_data.get("headers")
+        return {} if value is None else restore_headers(value, stored)
+
+    def clean_fields(self) -> Any:  # the form field ``fields``: an empty box sends every field
+        value = self.cleaned_data.get("fields")
+        return [] if value is None else value
 
     def clean_url(self) -> str:
         url = self.cleaned_data["url"]
