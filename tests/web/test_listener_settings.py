@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import jsonschema
 import pytest
 from cloudevents.core.bindings.http import HTTPMessage, from_http_event
 from django.contrib.auth.models import User
@@ -278,3 +279,35 @@ def test_admin_shows_header_values_masked_and_keeps_them_when_left_so(client):
     assert listener.payload_format == "cloudevents"
     refused = client.post(change, {**form, "headers": '{"Host": "x"}', "fields": '["secret"]'})
     assert {"headers", "fields"} <= set(refused.context["adminform"].form.errors)
+
+
+# -- what a listener receives: its schema --------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("payload_format", ["flat", "standard", "cloudevents"])
+def test_a_listener_s_schema_shows_what_it_receives_and_its_deliveries_validate(
+    alice, worker, receiver, payload_format
+):
+    listener = (
+        PersonHook().listener(url=receiver.url, owner=alice, fields=["name"], payload_format=payload_format).save()
+    )
+    from_api = token_client(alice).get(f"{API}{listener.pk}/schema/")
+    assert from_api.status_code == 200
+    page = client_for(alice).get(reverse("durian:event-schema", kwargs={"hook": "person"}), {"listener": listener.pk})
+    assert page.json() == from_api.json()
+    schema = from_api.json()
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    Person.objects.create(name="Jim", address="5 Main St")
+    (request,) = receiver.wait_for(1)
+    validator.validate(request.json())
+    assert not validator.is_valid({"name": "Jim", "address": "5 Main St", "created": True})
+
+
+@pytest.mark.django_db
+def test_another_user_s_listener_schema_is_a_404(alice, bob):
+    listener = PersonHook().listener(url="http://127.0.0.1:9/b", owner=bob, fields=["name"]).save()
+    assert token_client(alice).get(f"{API}{listener.pk}/schema/").status_code == 404
+    page = client_for(alice).get(reverse("durian:event-schema", kwargs={"hook": "person"}), {"listener": listener.pk})
+    assert page.status_code == 404
