@@ -8,12 +8,15 @@ still signed with the Standard Webhooks headers.
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
 from cloudevents.core.bindings.http import HTTPMessage, from_http_event
 from django.core.exceptions import ValidationError
+from django.core.management import call_command
 from django.db import connection
+from django.test import override_settings
 from hypothesis import given
 from hypothesis import strategies as st
 from standardwebhooks import Webhook
@@ -229,3 +232,17 @@ def test_the_cloudevents_source_defaults_to_the_site_s_url(settings):
     assert cloudevents_source() == "https://shop.example"
     settings.ALLOWED_HOSTS = ["*"]
     assert cloudevents_source() == "https://localhost"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_after_a_key_rotation_and_reseal_header_values_are_sent_with_the_old_key_dropped(worker, receiver):
+    old_key, new_key = "old key " * 4, "new key " * 4
+    with override_settings(DURIAN_SECRET_KEYS=[old_key]):
+        PersonHook().listener(url=receiver.url, headers={"Authorization": "Bearer t0ken"}).save()
+    with override_settings(DURIAN_SECRET_KEYS=[new_key, old_key]):
+        call_command("durian_reseal", stdout=io.StringIO())
+    with override_settings(DURIAN_SECRET_KEYS=[new_key]):
+        assert Listener.objects.get().headers == {"Authorization": "Bearer t0ken"}
+        Person.objects.create(name="After")
+        (request,) = receiver.wait_for(1)
+    assert request.headers["authorization"] == "Bearer t0ken"
