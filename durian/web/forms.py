@@ -264,7 +264,8 @@ class ListenerForm(forms.Form):
     def clean_headers(self) -> dict[str, str]:
         """``Name: value`` lines as a dict; ``***`` keeps a stored value (``durian.core.headers.restore``)."""
         out: dict[str, str] = {}
-        for number, line in enumerate(self.cleaned_data.get("headers", "").splitlines(), start=1):
+        for number, line in enumerate(self.cleaned_data.get("headers", "").split("\n"), start=1):
+            line = line.removesuffix("\r")
             if not line.strip():
                 continue
             name, colon, value = line.partition(":")

@@ -17,6 +17,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from standardwebhooks import Webhook
 
+from durian.core.headers import validate_headers
 from durian.core.schedule import validate_retry_schedule
 from durian.models import Listener
 from durian.web.forms import ListenerForm
@@ -311,3 +312,42 @@ def test_another_user_s_listener_schema_is_a_404(alice, bob):
     assert token_client(alice).get(f"{API}{listener.pk}/schema/").status_code == 404
     page = client_for(alice).get(reverse("durian:event-schema", kwargs={"hook": "person"}), {"listener": listener.pk})
     assert page.status_code == 404
+
+
+HEADER_NAMES = st.one_of(
+    st.sampled_from(["Authorization", "X-Tenant", "Host", "Content-Type", "webhook-id", "Durian-X", "TE", "Bad Name"]),
+    st.text(min_size=1, max_size=12),
+)
+HEADER_VALUES = st.one_of(st.text(max_size=30), st.text(alphabet="abc \t\r\n", max_size=8), st.integers())
+
+
+@pytest.mark.django_db
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(headers=st.dictionaries(HEADER_NAMES, HEADER_VALUES, max_size=4))
+def test_the_api_and_the_form_accept_headers_exactly_when_the_rules_do(alice, headers):
+    try:
+        validate_headers(headers)
+        valid = True
+    except Exception:
+        valid = False
+    response = token_client(alice).post(
+        API, {"hook": "person", "url": "http://127.0.0.1:9/x", "headers": headers}, format="json"
+    )
+    assert response.status_code == (201 if valid else 400), response.json()
+    if valid:
+        assert Listener.objects.get(pk=response.json()["id"]).headers == headers
+    else:
+        assert list(response.json()) == ["headers"]
+    Listener.objects.all().delete()
+    lines = "\n".join(f"{name}: {value}" for name, value in headers.items())
+    if all(
+        isinstance(v, str)
+        and v == v.strip()
+        and "\n" not in v + k
+        and "\r" not in v + k
+        and ":" not in k
+        and k == k.strip()
+        for k, v in headers.items()
+    ):
+        form = ListenerForm({"url": "https://client.test/hook", **ANY_ROWS, "headers": lines}, hook=PersonHook())
+        assert form.is_valid() == valid, form.errors
