@@ -351,3 +351,16 @@ def test_the_api_and_the_form_accept_headers_exactly_when_the_rules_do(alice, he
     ):
         form = ListenerForm({"url": "https://client.test/hook", **ANY_ROWS, "headers": lines}, hook=PersonHook())
         assert form.is_valid() == valid, form.errors
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_retry_schedule_set_from_the_form_gives_its_attempts_at_those_delays(alice, worker, receiver, settings):
+    settings.DURIAN_RETRY_SCHEDULE = [0.1]  # the site's: 2 attempts, 0.1 s apart
+    receiver.always(500)
+    data = {"url": receiver.url, "retry_schedule": "1, 2", **ANY_ROWS}
+    assert client_for(alice).post(CREATE, data).status_code == 302
+    Person.objects.create(name="Joe")
+    receiver.wait_for(3, delivered=False, timeout=30)  # 1 attempt + the listener's 2 retries
+    first, second, third = (r.at for r in receiver.requests)
+    assert 0.9 <= second - first < 1.9  # its 1 s, not the site's 0.1 s
+    assert 1.9 <= third - second < 3.5  # then its 2 s
