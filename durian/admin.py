@@ -20,6 +20,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 
+from .core.headers import restore as restore_headers
 from .core.redact import mask_password, restore_password
 from .listeners import validate_listener
 from .models import DeadLetter, Delivery, Listener
@@ -79,6 +80,17 @@ class ListenerAdminForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk is not None:  # a URL's password is shown masked, and kept when left so
             self.initial["url"] = mask_password(self.instance.url)
+        # header values are shown masked (***), and kept when left so; never the sealed tokens
+        self.initial["headers"] = self.instance.masked_headers if self.instance.pk is not None else {}
+
+    def clean_headers(self) -> Any:
+        stored = self.instance.headers if self.instance.pk is not None else {}
+        value = self.cleaned_data.get("headers")
+        return {} if value is None else restore_headers(value, stored)
+
+    def clean_fields(self) -> Any:  # the form field ``fields``: an empty box sends every field
+        value = self.cleaned_data.get("fields")
+        return [] if value is None else value
 
     def clean_url(self) -> str:
         url = self.cleaned_data["url"]

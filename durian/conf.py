@@ -77,6 +77,10 @@ DEFAULTS: dict[str, Any] = {
     # bounds the wait of a delivery enqueued into an idle worker. Dramatiq's own default is 1000.
     "WORKER_POLL_MS": 20,
     # Delays (seconds) before each retry; the default follows Svix. ``len + 1`` attempts in all.
+    # The ``source`` of CloudEvents deliveries (``payload_format="cloudevents"``). ``None``: the site's
+    # URL, ``https://`` and the current Site's domain (django.contrib.sites), else the first host of
+    # ALLOWED_HOSTS, else ``https://localhost``.
+    "CLOUDEVENTS_SOURCE": None,
     "RETRY_SCHEDULE": (5, 300, 1800, 7200, 18000, 36000, 36000),
     # Each delay is spread by up to this fraction either way.
     "RETRY_JITTER": 0.2,

@@ -41,7 +41,14 @@ def validate_listener(listener: Listener, exclude: Iterable[str] = ()) -> None:
             validate_listener_url(listener.url)
         except ValidationError as exc:
             errors.setdefault("url", []).extend(exc.messages)
-    if hook is not None and not errors.keys() - {"url", "description"}:
+    if hook is not None and "fields" not in errors and isinstance(listener.fields, list):
+        unknown = [name for name in listener.fields if name not in hook.fields]
+        if unknown:
+            errors.setdefault("fields", []).append(
+                f"{listener.hook!r} provides no field {', '.join(map(repr, unknown))}; "
+                f"choose among {', '.join(hook.fields) or 'none'}."
+            )
+    if hook is not None and not errors.keys() - {"url", "description", "fields", "headers", "retry_schedule"}:
         try:
             hook.validate_filters(listener.matchers)
         except ValidationError as exc:

@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from .conf import settings as durian_settings
 from .core import match, redact, sealing
 from .core.event import Event
+from .core.headers import validate_headers
 from .core.payload import PAYLOAD_FORMATS
 from .core.schedule import validate_retry_schedule
 from .core.signing import generate_secret
@@ -87,6 +88,48 @@ def _sealed_url(value: Any) -> Any:
     return sealing.seal_url(value) if isinstance(value, str) and value else value
 
 
+class SealedHeaders(DeferredAttribute):
+    """The attribute of a ``SealedHeadersField``: the instance keeps each header value sealed, reading
+    gives them opened (a new dict each time); assigning seals them at once."""
+
+    def __get__(self, instance: Any, cls: Any = None) -> Any:
+        if instance is None:
+            return self
+        value = super().__get__(instance, cls)
+        if not isinstance(value, dict):
+            return value
+        return {k: sealing.unseal(v) if isinstance(v, str) else v for k, v in value.items()}
+
+    def __set__(self, instance: Any, value: Any) -> None:
+        instance.__dict__[self.field.attname] = _sealed_headers(value)
+
+    def sealed(self, instance: Any) -> Any:
+        """The headers as stored, their values sealed (loading the field first if it was deferred)."""
+        return super().__get__(instance)
+
+
+def _sealed_headers(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return value
+    return {k: _sealed(v) for k, v in value.items()}
+
+
+class SealedHeadersField(models.JSONField):
+    """A listener's own headers, ``{name: value}``, each value sealed in the database, in the listener
+    cache and on the instance; reading the attribute opens them. Only ``request_parts`` opens them to send."""
+
+    descriptor_class = SealedHeaders
+
+    def pre_save(self, model_instance: models.Model, add: bool) -> Any:
+        return self.value_from_object(model_instance)
+
+    def value_from_object(self, obj: models.Model) -> Any:
+        return self.descriptor_class(self).sealed(obj)
+
+    def get_prep_value(self, value: Any) -> Any:
+        return super().get_prep_value(_sealed_headers(value))
+
+
 #: The longest listener URL a client may give (the column is longer: a sealed password takes more room).
 URL_MAX_LENGTH = 2000
 
@@ -125,10 +168,13 @@ class Listener(models.Model):
     state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.ACTIVE)
     payload_format = models.CharField(
         _("payload format"),
-        max_length=10,
+        max_length=11,
         choices=[(name, name) for name in PAYLOAD_FORMATS],
         default=PAYLOAD_FORMATS[0],
-        help_text=_("flat: the event's fields; standard: {type, timestamp, data} (Standard Webhooks)."),
+        help_text=_(
+            "flat: the event's fields; standard: {type, timestamp, data} (Standard Webhooks); "
+            "cloudevents: a CloudEvents 1.0 structured message."
+        ),
     )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -169,6 +215,22 @@ class Listener(models.Model):
             "Delays in seconds before each retry, such as [10, 60, 300]: 1 to 20 delays, each between 1 s and "
             "7 days. Empty: the site's schedule (DURIAN_RETRY_SCHEDULE)."
         ),
+    )
+    headers = SealedHeadersField(
+        _("headers"),
+        default=dict,
+        blank=True,
+        validators=[validate_headers],
+        help_text=_(
+            'Extra HTTP headers sent with every delivery, such as {"Authorization": "Bearer …"}: at most 20, '
+            "4 KB in all. Values are stored sealed and shown as ***; leave *** to keep a value."
+        ),
+    )
+    fields = models.JSONField(
+        _("fields"),
+        default=list,
+        blank=True,
+        help_text=_('The payload fields sent, such as ["name", "email"]. Empty: all of them.'),
     )
     consecutive_failures = models.PositiveIntegerField(_("failures in a row"), default=0, editable=False)
     failing_since = models.DateTimeField(null=True, blank=True, editable=False)
@@ -232,6 +294,16 @@ class Listener(models.Model):
         if previous and self.previous_secret_expires_at and self.previous_secret_expires_at > now:
             out.append(previous)
         return out
+
+    @property
+    def sealed_headers(self) -> dict[str, str]:
+        """The listener's own headers as stored and cached: each value sealed."""
+        return dict(self._sealed("headers") or {})
+
+    @property
+    def masked_headers(self) -> dict[str, str]:
+        """The headers as they are shown after creation: each value ``***``."""
+        return {name: "***" for name in self.sealed_headers}
 
     @property
     def sealed_url(self) -> str:
@@ -316,6 +388,10 @@ class Listener(models.Model):
             raise ValidationError(
                 {"filters": f"Filters nest deeper than {match.MAX_FILTER_DEPTH} levels: {{field: {{op, value}}}}."}
             )
+        if not isinstance(self.fields, list) or not all(isinstance(f, str) for f in self.fields):
+            raise ValidationError({"fields": 'Fields must be a JSON list of field names, such as ["name"].'})
+        if len(set(self.fields)) != len(self.fields):
+            raise ValidationError({"fields": "A field is named twice."})
         errors: dict[str, list[str]] = {}
         for field, data in self.filters.items():
             try:

@@ -3,20 +3,80 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from ..core import headers as own_headers
 from ..core import redact
+from ..core.schedule import LONGEST_DELAY, MAX_RETRIES, SHORTEST_DELAY
 from ..listeners import validate_listener
 from ..management.timespec import WindowError, replay_window
 from ..models import URL_MAX_LENGTH, DeadLetter, Delivery, Listener
 from ..web.disclosure import error_text
 from ..web.replay import MOMENT_MAX_LENGTH
 
-#: Listener fields a client may write; the rest is read-only.
-WRITABLE = ("hook", "url", "description", "filters", "ordered")
+#: Listener fields a client may write (the web form's, and the hook); the rest is read-only.
+WRITABLE = (
+    "hook",
+    "url",
+    "description",
+    "filters",
+    "payload_format",
+    "ordered",
+    "max_in_flight",
+    "rate_limit",
+    "headers",
+    "fields",
+    "retry_schedule",
+)
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": {"type": "string"},
+        "maxProperties": own_headers.MAX_HEADERS,
+        "description": (
+            "Extra HTTP headers sent with every delivery: at most 20, 4 KB in all; names are RFC 7230 tokens, "
+            "not hop-by-hop, Host, Content-Length, Content-Type, User-Agent, webhook-* or durian-*. "
+            "Values are answered as ***; send *** back to keep a value."
+        ),
+    }
+)
+class HeadersField(serializers.JSONField):
+    """A listener's own headers: checked by the model's rules (``durian.core.headers``), answered masked."""
+
+    def to_representation(self, value: Any) -> Any:
+        return own_headers.masked(value if isinstance(value, Mapping) else {})
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"type": "string"},
+        "description": "The payload fields sent (among the hook's fields). Empty: all of them.",
+    }
+)
+class FieldsField(serializers.JSONField):
+    """The payload fields a listener receives."""
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "items": {"type": "number", "minimum": SHORTEST_DELAY, "maximum": LONGEST_DELAY},
+        "minItems": 1,
+        "maxItems": MAX_RETRIES,
+        "nullable": True,
+        "description": "Delays in seconds before each retry, 1 to 20 of them. null: the site's schedule.",
+    }
+)
+class ScheduleField(serializers.JSONField):
+    """A listener's own retry schedule."""
 
 
 class HookSerializer(serializers.Serializer):
@@ -36,6 +96,9 @@ class ListenerSerializer(serializers.ModelSerializer):
         help_text="Where events are POSTed. A password in it is answered as ***; send *** back to keep it.",
     )
     filters = serializers.JSONField(required=False, help_text='{"field": {"op": "startswith", "value": "J"}}')
+    headers = HeadersField(required=False)
+    fields = FieldsField(required=False)
+    retry_schedule = ScheduleField(required=False, allow_null=True)
 
     class Meta:
         model = Listener
@@ -64,6 +127,26 @@ class ListenerSerializer(serializers.ModelSerializer):
         """A ``***`` password stands for the stored one (same host only); see ``redact.restore_password``."""
         try:
             return redact.restore_password(value, self.instance.url if self.instance is not None else "")
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
+
+    def to_internal_value(self, data: Any) -> Any:
+        """Refuse, by name, a field the client may not write: unknown or read-only (never silently dropped)."""
+        if isinstance(data, Mapping):
+            errors = {}
+            for name in data:
+                if name in WRITABLE:
+                    continue
+                known = name in self.Meta.fields or name == "secret"
+                errors[str(name)[:100]] = ["This field is read-only." if known else "No such field."]
+            if errors:
+                raise serializers.ValidationError(errors)
+        return super().to_internal_value(data)
+
+    def validate_headers(self, value: Any) -> Any:
+        """A ``***`` value stands for the stored one of that name (``durian.core.headers.restore``)."""
+        try:
+            return own_headers.restore(value, self.instance.headers if self.instance is not None else {})
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.messages) from None
 

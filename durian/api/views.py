@@ -14,7 +14,7 @@ from django.db.models import QuerySet
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_view
 from rest_framework import exceptions, mixins, status, viewsets
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.decorators import action
@@ -26,6 +26,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from ..core import match
+from ..core.schema import body_schema as schema_of_body
 from ..models import DeadLetter, Listener
 from ..pipeline.resend import resend
 from ..registry import hooks
@@ -103,6 +104,7 @@ ACTIONS: dict[str, access.Action] = {
     "retrieve": "view",
     "deliveries": "view",
     "dead_letters": "view",
+    "body_schema": "view",
     "create": "add",
     "destroy": "delete",
 }
@@ -178,6 +180,20 @@ class ListenerViewSet(
     def _shown(self, listener: Listener) -> dict[str, Any]:
         """The serializer context: ``status_only`` for a client and a receiver on an allowed internal network."""
         return {**self.get_serializer_context(), "status_only": disclosure.status_only(self.request.user, listener)}
+
+    @documented(
+        {200: OpenApiResponse(OpenApiTypes.OBJECT, description="A JSON Schema (draft 2020-12).")},
+        request=None,
+        parameters=[LISTENER_ID],
+    )
+    @action(detail=True, methods=["get"], url_path="schema")
+    def body_schema(self, request: Request, pk: str) -> Response:
+        """The JSON Schema of the body this listener receives: its fields only, in its payload format."""
+        listener = self.get_object()
+        hook = hooks.get(listener.hook)
+        if hook is None:
+            raise Http404("This listener's event is no longer offered.")
+        return Response(schema_of_body(hook.schema(), listener.payload_format, listener.fields))
 
     @documented({200: TestResultSerializer}, throttled=True, request=None, parameters=[LISTENER_ID])
     @action(detail=True, methods=["post"])

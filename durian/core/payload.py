@@ -14,9 +14,10 @@ from django.db.models.fields.files import FieldFile
 
 from ..exceptions import PayloadError
 
-#: The payload formats a listener may ask for, the default first: ``flat`` (the event's fields)
-#: or ``standard`` (the Standard Webhooks envelope; see ``durian.transport.delivery.body_of``).
-PAYLOAD_FORMATS = ("flat", "standard")
+#: The payload formats a listener may ask for, the default first: ``flat`` (the event's fields),
+#: ``standard`` (the Standard Webhooks envelope) or ``cloudevents`` (a CloudEvents 1.0 structured
+#: message); see ``durian.transport.delivery.body_of``.
+PAYLOAD_FORMATS = ("flat", "standard", "cloudevents")
 
 
 def jsonable(value: Any, *, where: str = "payload") -> Any:

@@ -49,6 +49,10 @@ class ListenerView:
     ordered: bool = False
     #: Delays (seconds) before each retry (``None``: ``DURIAN_RETRY_SCHEDULE``); ``durian.pipeline.policy``.
     retry_schedule: tuple[float, ...] | None = None
+    #: The listener's own headers, their values sealed: opened only where a request is made.
+    headers: Mapping[str, str] = field(default_factory=dict)
+    #: The payload fields its body carries (empty: all); filters still see the whole payload.
+    fields: tuple[str, ...] = ()
 
     @property
     def active(self) -> bool:
@@ -82,6 +86,8 @@ class ListenerView:
             rate_limit=data.get("rate_limit"),
             ordered=bool(data.get("ordered", False)),
             retry_schedule=tuple(data["retry_schedule"]) if data.get("retry_schedule") else None,
+            headers=dict(data.get("headers") or {}),
+            fields=tuple(data.get("fields") or ()),
         )
 
 

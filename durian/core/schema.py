@@ -7,7 +7,7 @@ foreign keys as the related row's primary key, files as their name.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from django.conf import settings as django_settings
@@ -94,6 +94,36 @@ def object_schema(
     if closed:
         schema["additionalProperties"] = False
     return schema
+
+
+def body_schema(payload: Mapping[str, Any], payload_format: str, fields: Sequence[str] = ()) -> dict[str, Any]:
+    """The schema of the body one listener receives: ``payload`` (a hook's ``schema()``) cut to
+    ``fields`` (empty: all), in the listener's payload format (``flat``, ``standard`` or ``cloudevents``,
+    see ``durian.transport.delivery.body_of``)."""
+    data = dict(payload)
+    if fields:
+        properties = {k: v for k, v in data.get("properties", {}).items() if k in fields}
+        data["properties"] = properties
+        data["required"] = [k for k in data.get("required", []) if k in properties]
+        data["additionalProperties"] = False
+    if payload_format == "flat":
+        return data
+    title = str(data.get("title", ""))
+    inner = {k: v for k, v in data.items() if k != "$schema"}
+    when = {"type": "string", "format": "date-time"}
+    if payload_format == "standard":
+        properties: dict[str, Any] = {"type": {"const": title}, "timestamp": when, "data": inner}
+    else:
+        properties = {
+            "specversion": {"const": "1.0"},
+            "id": {"type": "string", "minLength": 1, "description": "The webhook-id header's value."},
+            "source": {"type": "string", "minLength": 1, "format": "uri-reference"},
+            "type": {"const": title},
+            "time": when,
+            "datacontenttype": {"const": "application/json"},
+            "data": inner,
+        }
+    return object_schema(title, properties, required=list(properties), description=str(data.get("description", "")))
 
 
 def type_label(schema: Mapping[str, Any]) -> str:

@@ -51,6 +51,8 @@ def entry(listener: Listener) -> dict[str, Any]:
         "rate_limit": listener.rate_limit,
         "ordered": listener.ordered,
         "retry_schedule": listener.retry_schedule,
+        "headers": listener.sealed_headers,
+        "fields": list(listener.fields or []),
     }
 
 

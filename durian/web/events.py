@@ -10,7 +10,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
 
-from ..core.schema import type_label
+from ..core.schema import body_schema, type_label
 from ..hook import Hook
 from ..registry import hooks
 from . import access
@@ -38,8 +38,18 @@ def select_event(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def event_schema(request: HttpRequest, hook: str) -> HttpResponse:
-    """The JSON Schema (draft 2020-12) of one hook's payload."""
+    """The JSON Schema (draft 2020-12) of one hook's payload; with ``?listener=<id>``, of the body that
+    listener receives (its fields only, in its payload format)."""
     found = hooks.get(hook)
     if found is None:
         raise Http404(f"No hook named {hook!r}.")
-    return JsonResponse(found.schema(), json_dumps_params={"indent": 2})
+    schema = found.schema()
+    wanted = request.GET.get("listener")
+    if wanted is not None:
+        if not wanted.isdigit():
+            raise Http404("No such listener.")
+        listener = access.listener(request.user, int(wanted), "view")
+        if listener.hook != found.name:
+            raise Http404("That listener is not one of this event's.")
+        schema = body_schema(schema, listener.payload_format, listener.fields)
+    return JsonResponse(schema, json_dumps_params={"indent": 2})

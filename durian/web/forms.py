@@ -18,6 +18,7 @@ from django.core.validators import URLValidator
 
 from ..conf import settings as durian_settings
 from ..core import match, redact
+from ..core.headers import restore as restore_headers
 from ..core.payload import PAYLOAD_FORMATS
 from ..hook import Hook
 from ..listeners import check_quota, validate_listener
@@ -37,7 +38,11 @@ _BY_OP = {cls.op: cls for cls, _ in MATCHERS}
 #: The matcher offered on fields of hooks that report changes (``on_change``): "changed to" a
 #: value, or changed at all when the value is left empty.
 CHANGED = (match.Changed, "changed to")
-_FORMAT_WORDS = ("the event's fields", "{type, timestamp, data} (Standard Webhooks)")
+_FORMAT_WORDS = (
+    "the event's fields",
+    "{type, timestamp, data} (Standard Webhooks)",
+    "a CloudEvents 1.0 structured message (application/cloudevents+json)",
+)
 #: The matchers that fit a field whose values are not text (numbers, booleans, dates...).
 _NOT_TEXT = (match.Any.op, match.Is.op)
 _URL_OPTIONS: dict[str, Any] = {"assume_scheme": "https"} if django.VERSION >= (5, 0) else {}
@@ -86,7 +91,34 @@ class ListenerForm(forms.Form):
         choices=[(name, f"{name}: {words}") for name, words in zip(PAYLOAD_FORMATS, _FORMAT_WORDS, strict=True)],
         initial=PAYLOAD_FORMATS[0],
         required=False,
-        help_text="How the body is laid out. Both are signed the same way.",
+        help_text="How the body is laid out. All are signed the same way (Standard Webhooks headers).",
+    )
+
+    fields = forms.MultipleChoiceField(
+        label="Fields sent",
+        required=False,
+        choices=[],
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Optional: send only these fields of each event. None ticked: all of them. Filters still see every field.",
+    )
+    headers = forms.CharField(
+        label="Headers",
+        required=False,
+        strip=True,
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60, "spellcheck": "false", "autocomplete": "off"}),
+        help_text=(
+            "Optional: extra HTTP headers sent with every delivery, one “Name: value” a line (at most 20, 4 KB in "
+            "all). Values are stored sealed and shown as ***; leave *** to keep a value."
+        ),
+    )
+    retry_schedule = forms.CharField(
+        label="Retry schedule",
+        required=False,
+        help_text=(
+            "Optional: seconds to wait before each retry, such as “10, 60, 300”: 1 to 20 delays, each between 1 s "
+            "and 7 days. Empty: the site's schedule."
+        ),
+        widget=forms.TextInput(attrs={"size": 60, "inputmode": "decimal"}),
     )
 
     max_in_flight = forms.IntegerField(
@@ -113,7 +145,17 @@ class ListenerForm(forms.Form):
     )
 
     #: The listener's own fields this form edits (the filters aside).
-    EDITS = ("url", "description", "payload_format", "max_in_flight", "rate_limit", "ordered")
+    EDITS = (
+        "url",
+        "description",
+        "payload_format",
+        "max_in_flight",
+        "rate_limit",
+        "ordered",
+        "fields",
+        "headers",
+        "retry_schedule",
+    )
 
     def __init__(
         self,
@@ -131,9 +173,15 @@ class ListenerForm(forms.Form):
             for name in self.EDITS:
                 initial.setdefault(name, getattr(instance, name))
             initial["url"] = redact.mask_password(instance.url)  # the password stays on the server
+            initial["headers"] = "\n".join(f"{name}: {value}" for name, value in instance.masked_headers.items())
+            initial["retry_schedule"] = ", ".join(_number(d) for d in instance.retry_schedule or ())
         broken = instance is None or bool(self.instance.filters_problem)
         current = {} if broken else self.instance.matchers
         super().__init__(*args, **kwargs)
+        if hook is None:  # the hook is gone: its fields are unknown, the stored choice is kept
+            del self.fields["fields"]
+        else:
+            self.fields["fields"].choices = [(name, name) for name in hook.fields]
         for name in ("url", "description"):  # too long is refused with a message, never cut by the browser
             self.fields[name].widget.attrs.pop("maxlength", None)
         for name in self.field_names:
@@ -213,6 +261,38 @@ class ListenerForm(forms.Form):
     def clean_payload_format(self) -> str:
         return self.cleaned_data.get("payload_format") or PAYLOAD_FORMATS[0]
 
+    def clean_headers(self) -> dict[str, str]:
+        """``Name: value`` lines as a dict; ``***`` keeps a stored value (``durian.core.headers.restore``)."""
+        out: dict[str, str] = {}
+        for number, line in enumerate(self.cleaned_data.get("headers", "").split("\n"), start=1):
+            line = line.removesuffix("\r")
+            if not line.strip():
+                continue
+            name, colon, value = line.partition(":")
+            if not colon or not name.strip():
+                raise ValidationError(f"Line {number} is not “Name: value”.")
+            if name.strip() in out:
+                raise ValidationError(f"The header {name.strip()} is given twice.")
+            out[name.strip()] = value.strip()
+        stored = self.instance.headers if self.instance.pk is not None else {}
+        return restore_headers(out, stored)
+
+    def clean_retry_schedule(self) -> list[float] | None:
+        """``10, 60, 300`` as ``[10, 60, 300]``; empty: ``None`` (the site's schedule)."""
+        text = self.cleaned_data.get("retry_schedule", "").strip()
+        if not text:
+            return None
+        delays: list[float] = []
+        for part in text.replace(";", ",").split(","):
+            try:
+                number = float(part.strip())
+            except ValueError:
+                raise ValidationError(
+                    f"“{part.strip()[:40]}” is not a number of seconds; write “10, 60, 300”."
+                ) from None
+            delays.append(int(number) if number.is_integer() else number)
+        return delays
+
     def _post_clean(self) -> None:
         listener = self.instance
         if "url" in self.cleaned_data:
@@ -264,8 +344,12 @@ class ListenerForm(forms.Form):
             listener.owner = owner
             listener.save()
         else:  # never overwrite state or health that workers update meanwhile
-            listener.save(update_fields=[*self.EDITS, "filters", "updated_at"])
+            listener.save(update_fields=[*(n for n in self.EDITS if n in self.fields), "filters", "updated_at"])
         return listener
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def _messages(exc: ValidationError) -> list[str]:

@@ -40,5 +40,12 @@ def send_test_event(listener: Listener) -> tuple[Event, Outcome]:
     event = Event(hook=listener.hook, payload=sample_payload(listener))
     total = float(settings.TEST_SEND_TIMEOUT)
     return event, delivery.attempt(
-        event, listener.pk, listener.url, listener.sealed_secrets(), listener.payload_format, total
+        event,
+        listener.pk,
+        listener.url,
+        listener.sealed_secrets(),
+        listener.payload_format,
+        total,
+        headers=listener.sealed_headers,
+        fields=listener.fields,
     )

@@ -12,7 +12,7 @@ from durian.storage.connection import get_redis
 
 class Command(BaseCommand):
     help = (
-        "Re-encrypt every stored listener secret (and URL password) with the first key of DURIAN_SECRET_KEYS, and reload the "
+        "Re-encrypt every stored listener secret (and URL password and header value) with the first key of DURIAN_SECRET_KEYS, and reload the "
         "Redis listener cache with them. Run it after putting a new key first; drop the old key once it has run."
     )
 
@@ -28,6 +28,10 @@ class Command(BaseCommand):
                     f"UPDATE {table} SET secret = %s, previous_secret = %s, url = %s WHERE id = %s", [*new, pk]
                 )
                 count += 1
+            for pk, headers in Listener.objects.exclude(headers={}).values_list("id", "headers"):
+                if isinstance(headers, dict) and headers:  # header values are sealed like the secrets
+                    resealed = {k: sealing.reseal(v) if isinstance(v, str) and v else v for k, v in headers.items()}
+                    Listener.objects.filter(pk=pk).update(headers=resealed)
         self.stdout.write(f"Listener secrets re-sealed with the newest key: {count}")
         try:  # the workers read secrets from the cache: it must not keep tokens of the key about to go
             listener_cache.rebuild(get_redis("worker"))
