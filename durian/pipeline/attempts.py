@@ -55,7 +55,9 @@ Made = list[tuple[Attempt, Outcome]]
 def post(attempt: Attempt) -> Outcome:
     """Sign and POST one attempt in its listener's payload format. Never raises."""
     listener = attempt.listener
-    return delivery.attempt(attempt.event, listener.id, listener.url, listener.secrets, listener.payload_format)
+    return delivery.attempt(
+        attempt.event, listener.id, listener.url, listener.secrets, listener.payload_format, number=attempt.number
+    )
 
 
 def refuse(attempts: Iterable[Attempt]) -> tuple[list[Attempt], list[Attempt]]:
