@@ -8,6 +8,7 @@ DNS too: durian vets URLs when listeners are made, and makes no lookup of its ow
 import pytest
 from django.core.exceptions import ValidationError
 
+from durian.checks import check_security_settings
 from durian.core.event import Event
 from durian.core.sealing import seal
 from durian.models import DeadLetter, Delivery
@@ -129,3 +130,14 @@ def test_while_the_proxy_is_down_attempts_fail_and_are_retried_until_it_is_back(
     attempts = list(Delivery.objects.order_by("attempt").values_list("attempt", "ok"))
     assert attempts[-1][1] is True and all(not ok for _, ok in attempts[:-1])
     assert not DeadLetter.objects.exists()
+
+
+def test_manage_py_check_reports_a_malformed_proxy_without_showing_its_password(settings):
+    settings.DURIAN_PROXY = "socks5://egress:s3cret-pw@egress.internal:1080"
+    settings.DURIAN_CA_BUNDLE = "/nowhere/ca.pem"
+    errors = {e.id: e.msg for e in check_security_settings()}
+    assert errors.keys() == {"durian.E020", "durian.E021"}
+    assert "egress.internal" in errors["durian.E020"] and "s3cret-pw" not in errors["durian.E020"]
+    settings.DURIAN_PROXY = "http://egress:s3cret-pw@egress.internal:4750"
+    settings.DURIAN_CA_BUNDLE = None
+    assert check_security_settings() == []
