@@ -12,7 +12,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 
 from durian.core import tracing
 from durian.core.event import Event
@@ -111,13 +111,17 @@ def test_the_trace_context_is_stored_in_the_outbox_row_and_the_stream_entry(redi
 
 def test_with_the_api_alone_the_webhook_still_continues_the_site_s_trace(receiver):
     """Without an SDK spans do not record, but the attempt's context is a child of the event's."""
-    site = SpanContext(0xABC, 0xDEF, is_remote=False, trace_flags=TraceFlags(1))
+    state = TraceState([("shop", "eu-1")])
+    site = SpanContext(0xABC, 0xDEF, is_remote=False, trace_flags=TraceFlags(1), trace_state=state)
     with trace.use_span(NonRecordingSpan(site)):
         event = Event("person", {"name": "Joe"})
     assert traceparent(event.trace["traceparent"]) == (0xABC, 0xDEF)
+    assert event.trace["tracestate"] == "shop=eu-1"
     outcome = delivery.attempt(event, 1, receiver.url, [seal("whsec_" + "A" * 32)])
     assert outcome.ok
-    assert traceparent(receiver.requests[0].headers["traceparent"])[0] == 0xABC
+    (request,) = receiver.requests
+    assert traceparent(request.headers["traceparent"])[0] == 0xABC
+    assert request.headers["tracestate"] == "shop=eu-1"
 
 
 def test_outside_any_span_nothing_is_stored_with_the_event(receiver):
