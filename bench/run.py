@@ -84,6 +84,7 @@ class Profile:
     noisy_stall: float = 30.0
     ordered_events: int = 200
     bulk_rows: int = 10_000  # rows of the change-tracking and bulk update() measures
+    tracing_deliveries: int = 20_000  # deliveries per mode and round of the tracing measure
 
 
 PROFILES = {
@@ -91,7 +92,8 @@ PROFILES = {
     "quick": Profile(100, 6, {"durian": 4000, "peer": 300}, (1, 10), (1, 2), 200.0, 600, [10, 1000, 10000], 500),
     "smoke": Profile(10, 2, {"durian": 40, "peer": 20}, (1,), (1,), 50.0, 20, [10, 100], 20, threads=2,
                      stall_seconds=30.0, slow_deliveries={"durian": 40, "peer": 20}, slow_listeners=2,
-                     noisy_events=20, noisy_stall=20.0, bulk_rows=500, ordered_events=20),
+                     noisy_events=20, noisy_stall=20.0, bulk_rows=500, ordered_events=20,
+                     tracing_deliveries=400),
 }  # fmt: skip
 
 
@@ -617,6 +619,12 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str, str]]:
                      f"{f['ms_per_event']:.4f} ({f['matches_per_event']:.1f} matches; full scan {f['naive_ms_per_event']:.3f})",
                      "has no filters", "",
                      f"<= {TARGETS['fanout_10000_ms']} at 10,000" if n == "10000" else ""))  # fmt: skip
+    tr = d.get("tracing")
+    if tr:  # results of runs before this row have none
+        sdk = f" / {tr['sdk_us']:.0f} (+{tr['sdk_us'] - tr['off_us']:.0f})" if "sdk_us" in tr else ""
+        rows.append(("tracing work per delivery, CPU (us; OpenTelemetry off / API only / SDK recording)",
+                     f"{tr['off_us']:.0f} / {tr['api_us']:.0f} (+{tr['api_us'] - tr['off_us']:.0f}){sdk}",
+                     "has no tracing", "", "nothing without OpenTelemetry"))  # fmt: skip
     for vendor, ev in d.get("events", {}).items():
         rows.append((f"change tracking per loaded instance, {vendor} (us, off / on)",
                      f"{ev['load_off_us']:.2f} / {ev['load_on_us']:.2f} (+{ev['tracking_us']:.2f})",
@@ -821,6 +829,8 @@ def measure(system: System, dbs: list[Database], work_db: Database, redis_url: s
             out["events"][db.vendor] = system.drive(db, "events", rows=prof.bulk_rows)
         log("durian: fan-out")
         out["fanout"] = system.drive(work_db, "fanout", sizes=prof.fanout_sizes, events=prof.fanout_events)
+        log("durian: tracing cost per delivery (OpenTelemetry off / API only / SDK recording)")
+        out["tracing"] = system.drive(work_db, "tracing", deliveries=prof.tracing_deliveries)
     return out
 
 

@@ -86,7 +86,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
 
 @register("durian")
 def check_security_settings(app_configs: Any = None, **kwargs: Any) -> list:
-    """The SSRF allowlist and resolver, and the Like length cap."""
+    """The SSRF allowlist and resolver, the egress proxy and CA bundle, and the Like length cap."""
     from django.utils.module_loading import import_string
 
     from .transport.ssrf import allowed_networks
@@ -119,4 +119,36 @@ def check_security_settings(app_configs: Any = None, **kwargs: Any) -> list:
             errors.append(Error(f"DURIAN_RESOLVER {resolver!r} cannot be imported: {exc}", id="durian.E014"))
     elif resolver is not None and not callable(resolver):
         errors.append(Error("DURIAN_RESOLVER must be a callable, its dotted path, or None.", id="durian.E014"))
+    errors += _egress_errors()
+    return errors
+
+
+def _egress_errors() -> list:
+    """``DURIAN_PROXY`` is an http(s) URL with a host (shown without its password); ``DURIAN_CA_BUNDLE``
+    a readable file."""
+    import os
+
+    from urllib3.util import parse_url
+
+    from .core.redact import display_url
+
+    errors: list = []
+    proxy = settings.PROXY
+    if proxy:
+        try:
+            parsed = parse_url(str(proxy))
+            valid = parsed.scheme in ("http", "https") and bool(parsed.host)
+        except ValueError:
+            valid = False
+        if not valid:
+            errors.append(
+                Error(
+                    f"DURIAN_PROXY {display_url(str(proxy))!r} is not an http:// or https:// proxy URL with a host.",
+                    hint="Such as 'http://user:password@egress.internal:4750', or None to send directly.",
+                    id="durian.E020",
+                )
+            )
+    bundle = settings.CA_BUNDLE
+    if bundle and not os.path.isfile(str(bundle)):
+        errors.append(Error(f"DURIAN_CA_BUNDLE {bundle!r} is not a file (a PEM bundle of CAs).", id="durian.E021"))
     return errors

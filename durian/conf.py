@@ -105,6 +105,14 @@ DEFAULTS: dict[str, Any] = {
     # Resolves a host name to addresses: a callable ``(host, port) -> iterable of IP strings``,
     # or its dotted path. ``None``: the system resolver (``socket.getaddrinfo``).
     "RESOLVER": None,
+    # An HTTP forward proxy every outbound request goes through (deliveries and test sends), such as
+    # smokescreen: ``"http://user:password@egress.internal:4750"``. ``http://`` targets are sent to
+    # it in absolute form, ``https://`` ones through ``CONNECT``; it resolves names (durian still
+    # vets URLs when listeners are made). Credentials in it are never shown or logged. ``None``: direct.
+    "PROXY": None,
+    # CA bundle (a file path) that receivers' TLS certificates are checked against. ``None``: the
+    # ``certifi`` bundle ``requests`` uses.
+    "CA_BUNDLE": None,
     # -- Endpoint health (durian.storage.health) ----------------------------------------------------------
     # A listener whose deliveries keep failing this long (seconds, no success in between) is
     # disabled. ``None`` or 0: never disable for failures (410 Gone still disables).

@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .conf import settings as durian_settings
-from .core import match, redact, sealing
+from .core import match, redact, sealing, tracing
 from .core.event import Event
 from .core.headers import validate_headers
 from .core.payload import PAYLOAD_FORMATS
@@ -476,6 +476,8 @@ class OutboxEvent(models.Model):
     hook = models.CharField(max_length=100)
     payload = models.JSONField()
     created_at = models.FloatField(db_index=True)
+    #: The trace context the event was made in (``traceparent``, ``tracestate``), or ``{}``.
+    trace = models.JSONField(default=dict, blank=True)
 
     class Meta:
         verbose_name = _("outbox event")
@@ -484,9 +486,15 @@ class OutboxEvent(models.Model):
     @classmethod
     def of(cls, event: Event) -> OutboxEvent:
         """The (unsaved) row of ``event``."""
-        return cls(id=event.id, hook=event.hook, payload=event.payload, created_at=event.created_at)
+        return cls(id=event.id, hook=event.hook, payload=event.payload, created_at=event.created_at, trace=event.trace)
 
     @property
     def event(self) -> Event:
         """The event this row holds."""
-        return Event(hook=self.hook, payload=self.payload, id=self.id, created_at=self.created_at)
+        return Event(
+            hook=self.hook,
+            payload=self.payload,
+            id=self.id,
+            created_at=self.created_at,
+            trace=tracing.clean(self.trace),
+        )

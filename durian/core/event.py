@@ -8,6 +8,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import tracing
 from .payload import dumps
 
 
@@ -18,12 +19,17 @@ def new_event_id() -> str:
 
 @dataclass(frozen=True)
 class Event:
-    """A hook fired with a payload. ``id`` is stable from the signal to the receiver."""
+    """A hook fired with a payload. ``id`` is stable from the signal to the receiver.
+
+    ``trace`` is the trace context of the span current where the event was made (``traceparent``,
+    ``tracestate``; ``{}`` when none, or without OpenTelemetry): each attempt's span is its child.
+    """
 
     hook: str
     payload: dict[str, Any]
     id: str = field(default_factory=new_event_id)
     created_at: float = field(default_factory=time.time)
+    trace: dict[str, str] = field(default_factory=tracing.carrier, compare=False, repr=False)
 
     def webhook_id(self, listener_id: int) -> str:
         """The ``webhook-id`` of this event for one listener: the same on every retry."""
@@ -31,13 +37,17 @@ class Event:
 
     def to_fields(self) -> dict[str, str]:
         """The flat field map stored in a Redis Stream entry."""
-        return {"id": self.id, "hook": self.hook, "payload": dumps(self.payload), "ts": repr(self.created_at)}
+        fields = {"id": self.id, "hook": self.hook, "payload": dumps(self.payload), "ts": repr(self.created_at)}
+        if self.trace:
+            fields["trace"] = dumps(self.trace)
+        return fields
 
     @classmethod
     def from_fields(cls, fields: dict[Any, Any]) -> Event:
         """Rebuild an event from a stream entry (keys and values as bytes or str)."""
         f = {_s(k): _s(v) for k, v in fields.items()}
-        return cls(hook=f["hook"], payload=json.loads(f["payload"]), id=f["id"], created_at=float(f["ts"]))
+        trace = tracing.clean(json.loads(f["trace"])) if f.get("trace") else {}
+        return cls(hook=f["hook"], payload=json.loads(f["payload"]), id=f["id"], created_at=float(f["ts"]), trace=trace)
 
 
 def webhook_id(event_id: str, listener_id: int) -> str:

@@ -8,7 +8,7 @@ import durian.models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("durian", "0008_url_passwords_at_rest")]
+    dependencies = [("durian", "0009_event_trace_context")]
 
     operations = [
         migrations.AddField(

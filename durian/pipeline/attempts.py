@@ -63,6 +63,7 @@ def post(attempt: Attempt) -> Outcome:
         listener.payload_format,
         headers=listener.headers,
         fields=listener.fields,
+        number=attempt.number,
     )
 
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import redis
 
+from ..core import tracing
 from ..core.recipients import recipients
 from ..storage import listener_cache, ordered, stream
 from . import queue
@@ -16,21 +17,25 @@ def hand_off(client: redis.Redis, entries: Sequence[stream.Entry]) -> int:
 
     Deliveries to ordered listeners are not queued: they join their listener's backlog
     (``durian.storage.ordered``) under their stream entry id, before the entries are acknowledged.
+
+    With OpenTelemetry, each batch is one ``durian.fanout`` span, linked to its events' traces.
     """
     items: list[queue.Item] = []
     in_order: list[tuple[str, queue.Item, str]] = []
-    if any(event is not None for _, event in entries):
-        snapshot = listener_cache.snapshots.get(client)
-        for entry_id, event in entries:
-            if event is None:
-                continue
-            for listener in recipients(snapshot, event):
-                data = queue.item(event, listener.id)
-                if listener.ordered:
-                    in_order.append((entry_id, data, event.webhook_id(listener.id)))
-                else:
-                    items.append(data)
-    ordered.add(client, in_order)
-    queue.send(items)
-    stream.ack(client, [entry_id for entry_id, _ in entries])
+    with tracing.fanning_out((event.trace for _, event in entries if event is not None), len(entries)) as span:
+        if any(event is not None for _, event in entries):
+            snapshot = listener_cache.snapshots.get(client)
+            for entry_id, event in entries:
+                if event is None:
+                    continue
+                for listener in recipients(snapshot, event):
+                    data = queue.item(event, listener.id)
+                    if listener.ordered:
+                        in_order.append((entry_id, data, event.webhook_id(listener.id)))
+                    else:
+                        items.append(data)
+        ordered.add(client, in_order)
+        queue.send(items)
+        stream.ack(client, [entry_id for entry_id, _ in entries])
+        span.set(deliveries=len(items) + len(in_order))
     return len(items) + len(in_order)

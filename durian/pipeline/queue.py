@@ -14,6 +14,7 @@ from typing import Any
 import dramatiq
 
 from ..conf import settings
+from ..core import tracing
 from ..core.event import Event
 from ..storage import later
 from ..storage.connection import get_redis
@@ -36,6 +37,8 @@ def item(event: Event, listener_id: int, attempt: int = 1, replay: bool = False)
         "listener": listener_id,
         "attempt": attempt,
     }
+    if event.trace:
+        data["trace"] = event.trace
     if replay:
         data["replay"] = True
     return data
@@ -43,7 +46,13 @@ def item(event: Event, listener_id: int, attempt: int = 1, replay: bool = False)
 
 def event_of(data: Item) -> Event:
     """The event an item carries."""
-    return Event(hook=data["hook"], payload=data["payload"], id=data["event"], created_at=data["ts"])
+    return Event(
+        hook=data["hook"],
+        payload=data["payload"],
+        id=data["event"],
+        created_at=data["ts"],
+        trace=tracing.clean(data.get("trace")),
+    )
 
 
 def retry_queue_name() -> str:

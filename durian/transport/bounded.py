@@ -14,6 +14,11 @@ This module closes those gaps for every delivery:
 
 Redirects are never followed: the session allows none, and ``durian.core.outcome`` treats a 3xx as a
 failed attempt.
+
+With ``DURIAN_PROXY`` set every request goes through that forward proxy (``http://`` targets in
+absolute form, ``https://`` ones through ``CONNECT``) and the proxy resolves names: durian still
+refuses literal non-public addresses, but makes no DNS query of its own; the proxy is the boundary.
+A proxy that is down or refuses makes a failed attempt ("proxy refused: ..."), retried as any other.
 """
 
 from __future__ import annotations
@@ -166,16 +171,35 @@ class VettedAdapter(HTTPAdapter):
     the vetted address, while the Host header, the TLS SNI and the certificate check keep the
     name. Raises ``ssrf.RefusedURL`` for a refused destination and ``requests.ConnectionError``
     for a name that does not resolve.
+
+    Through a proxy the name goes to the proxy, which resolves it; only a literal address is
+    vetted here. One adapter serves one thread (``session()``), so ``_proxied`` is that thread's.
     """
+
+    _proxied = False
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self.poolmanager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}
 
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+        manager.pool_classes_by_scheme = {"http": _HTTPPool, "https": _HTTPSPool}  # deadlines apply
+        return manager
+
+    def get_connection_with_tls_context(
+        self, request: requests.PreparedRequest, verify: Any, proxies: Any = None, cert: Any = None
+    ) -> Any:
+        self._proxied = bool(proxies)
+        return super().get_connection_with_tls_context(request, verify, proxies, cert)
+
     def build_connection_pool_key_attributes(
         self, request: requests.PreparedRequest, verify: Any, cert: Any = None
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        if self._proxied:  # the proxy resolves and connects: refuse only literal non-public addresses
+            ssrf.vet_host(host_params["scheme"], host_params["host"], host_params["port"], resolve_names=False)
+            return host_params, pool_kwargs
         try:
             target = ssrf.vet_host(host_params["scheme"], host_params["host"], host_params["port"])
         except ssrf.UnresolvableHost as exc:
@@ -235,12 +259,20 @@ def post(url: str, body: bytes, headers: Mapping[str, str], total: float | None 
     started = time.monotonic()
     total = float(settings.TOTAL_TIMEOUT) if total is None else min(float(total), float(settings.TOTAL_TIMEOUT))
     timeout = (min(float(settings.CONNECT_TIMEOUT), total), min(float(settings.READ_TIMEOUT), total))
+    proxy = settings.PROXY or None
+    proxies = {"http": proxy, "https": proxy} if proxy else None
     deadline = Deadline(total)
     _local.deadline = deadline
     watchdog.arm(deadline)
     try:
-        with prepared.send(session(), url, body, headers, timeout) as r:
+        with prepared.send(session(), url, body, headers, timeout, proxies, settings.CA_BUNDLE or True) as r:
             excerpt, truncated = _read_capped(r, deadline)
+            if proxy and r.status_code == 407:  # the proxy's answer, not the receiver's
+                return Answer(
+                    error=f"proxy refused: HTTP 407 {r.reason or ''}".strip(),
+                    detail=_unsecret(excerpt.decode("utf-8", "replace"), proxy),
+                    elapsed=time.monotonic() - started,
+                )
             return Answer(
                 r.status_code, r.reason or "", dict(r.headers), excerpt, truncated, elapsed=time.monotonic() - started
             )
@@ -250,8 +282,12 @@ def post(url: str, body: bytes, headers: Mapping[str, str], total: float | None 
         detail = f"{type(exc).__name__}: {exc}"
         if deadline.expired:
             error = f"No complete answer within the {total:g} s deadline"
+        elif proxy and _through_proxy(exc):
+            error = proxy_reason(exc, proxy, url, timeout)
         else:
             error = reason(exc, url, timeout)
+        if proxy:
+            error, detail = _unsecret(error, proxy), _unsecret(detail, proxy)
         return Answer(error=error, detail=detail, elapsed=time.monotonic() - started)
     finally:
         watchdog.disarm(deadline)
@@ -331,6 +367,59 @@ def reason(exc: BaseException, url: str, timeout: tuple[float, float]) -> str:
     if found(requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError):
         return f"malformed answer from {where}"
     return f"could not reach {where}"
+
+
+def _through_proxy(exc: BaseException) -> bool:
+    """True when ``exc`` is the proxy's failure (down, refused the tunnel, a bad proxy URL)."""
+    from urllib3.exceptions import ProxyError
+
+    return any(
+        isinstance(c, (requests.exceptions.ProxyError, requests.exceptions.InvalidProxyURL, ProxyError))
+        for c in _causes(exc)
+    )
+
+
+#: What urllib3 says when the proxy answers CONNECT with something else than 200.
+_TUNNEL = re.compile(r"Tunnel connection failed: ([^'\")]*)")
+
+
+def proxy_reason(exc: BaseException, proxy: str, url: str, timeout: tuple[float, float]) -> str:
+    """A short reason for an attempt the proxy did not carry: "proxy refused: ..."."""
+    try:
+        parsed = parse_url(proxy)
+        where = f"{parsed.host}:{parsed.port or (443 if parsed.scheme == 'https' else 80)}"
+    except ValueError:
+        where = "the proxy"
+    causes = _causes(exc)
+    if any(isinstance(c, requests.exceptions.InvalidProxyURL) for c in causes):
+        return "proxy refused: DURIAN_PROXY is not a valid proxy URL"
+    tunnel = next((m.group(1).strip() for c in causes if (m := _TUNNEL.search(str(c)))), None)
+    if tunnel:
+        try:
+            target = parse_url(url)
+            to = f"{target.host}:{target.port or 443}"
+        except ValueError:
+            to = "the receiver"
+        return f"proxy refused: CONNECT {to} answered {tunnel}"
+    if any(isinstance(c, ConnectionRefusedError) for c in causes):
+        return f"proxy refused: no proxy listening at {where} (connection refused)"
+    if any(isinstance(c, (requests.ConnectTimeout, TimeoutError, socket.timeout)) for c in causes):
+        return f"proxy refused: no answer from the proxy at {where} within {timeout[0]:g} s"
+    if any(isinstance(c, (ConnectionResetError, BrokenPipeError, ConnectionAbortedError)) for c in causes):
+        return f"proxy refused: the proxy at {where} closed the connection"
+    return f"proxy refused: could not go through the proxy at {where}"
+
+
+def _unsecret(text: str, proxy: str) -> str:
+    """``text`` without the proxy's credentials (user name and password)."""
+    try:
+        auth = parse_url(proxy).auth
+    except ValueError:
+        return text
+    for secret in (auth or "").split(":", 1):
+        if len(secret) >= 3:
+            text = text.replace(secret, "***")
+    return text
 
 
 def _read_capped(response: requests.Response, deadline: Deadline) -> tuple[bytes, bool]:

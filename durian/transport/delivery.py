@@ -13,7 +13,7 @@ from django.conf import settings as django_settings
 
 from .. import __version__
 from ..conf import settings
-from ..core import sealing, signing
+from ..core import sealing, signing, tracing
 from ..core.event import Event
 from ..core.headers import refused
 from ..core.outcome import Outcome, outcome_of
@@ -121,15 +121,29 @@ def attempt(
     total: float | None = None,
     headers: Mapping[str, str] | None = None,
     fields: Sequence[str] = (),
+    number: int = 1,
 ) -> Outcome:
     """Sign and POST ``event`` to one listener, in its payload format, with its own (sealed) ``headers``
-    and only its ``fields`` (within ``total`` seconds if given). Never raises."""
-    try:
-        body, headers = request_parts(event, listener_id, secrets, payload_format, headers, fields)
-    except SealError as exc:  # a key was dropped before durian_reseal ran: nothing can be signed
-        logger.error("durian: %s not sent to listener %s: %s", event.webhook_id(listener_id), listener_id, exc)
-        return Outcome(False, error="not sent: the sender could not sign it", final=True, detail=str(exc))
-    outcome = post(url, body, headers, total)
+    and only its ``fields`` (within ``total`` seconds if given), as its ``number``-th attempt. Never
+    raises.
+
+    With OpenTelemetry the attempt is a ``durian.deliver`` span, a child of the event's trace
+    context, and the webhook carries that span's ``traceparent`` (and ``tracestate``).
+    """
+    with tracing.delivering(event.trace, event.hook, listener_id, url, number) as span:
+        try:
+            body, headers = request_parts(event, listener_id, secrets, payload_format, headers, fields)
+        except SealError as exc:  # a key was dropped before durian_reseal ran: nothing can be signed
+            logger.error("durian: %s not sent to listener %s: %s", event.webhook_id(listener_id), listener_id, exc)
+            outcome = Outcome(False, error="not sent: the sender could not sign it", final=True, detail=str(exc))
+            span.set(outcome=outcome_name(outcome))
+            span.failed(outcome.error)
+            return outcome
+        headers.update(span.carrier())
+        outcome = post(url, body, headers, total)
+        span.set(status=outcome.status_code, outcome=outcome_name(outcome))
+        if not outcome.ok:
+            span.failed(outcome.error)
     level = logging.INFO if outcome.ok else logging.WARNING
     if logger.isEnabledFor(level):  # the line's arguments cost more than the check: build them only when logged
         logger.log(
@@ -142,3 +156,13 @@ def attempt(
             outcome.elapsed * 1000,
         )
     return outcome
+
+
+def outcome_name(outcome: Outcome) -> str:
+    """One word for what an attempt led to: ``delivered``, ``gone`` (410), ``refused`` (not sent:
+    a refused URL, a secret that cannot be opened) or ``failed`` (retried)."""
+    if outcome.ok:
+        return "delivered"
+    if outcome.gone:
+        return "gone"
+    return "refused" if outcome.final else "failed"

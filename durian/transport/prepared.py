@@ -39,14 +39,29 @@ def prepare(url: str, body: bytes, headers: Mapping[str, str]) -> PreparedReques
 
 
 def send(
-    session: requests.Session, url: str, body: bytes, headers: Mapping[str, str], timeout: tuple[float, float]
+    session: requests.Session,
+    url: str,
+    body: bytes,
+    headers: Mapping[str, str],
+    timeout: tuple[float, float],
+    proxies: Mapping[str, str] | None = None,
+    verify: bool | str | None = None,
 ) -> requests.Response:
     """POST once through ``session``'s adapter for ``url``; the body is left to stream.
 
     Behaves as ``session.post(url, data=body, headers=headers, timeout=timeout,
-    allow_redirects=False, stream=True)`` for a session without default headers, auth, cookies or
-    proxies, as delivery sessions are; raises ``requests.RequestException`` the same way.
+    allow_redirects=False, stream=True, proxies=proxies, verify=verify)`` for a session without
+    default headers, auth, cookies or proxies of its own, as delivery sessions are; raises
+    ``requests.RequestException`` the same way. ``proxies`` (``{"http": url, "https": url}``) sends
+    through a forward proxy: ``http://`` targets in absolute form, ``https://`` ones through CONNECT.
     """
     request = prepare(url, body, headers)
     adapter = session.get_adapter(request.url)
-    return adapter.send(request, stream=True, timeout=timeout, verify=session.verify, cert=session.cert, proxies={})
+    return adapter.send(
+        request,
+        stream=True,
+        timeout=timeout,
+        verify=session.verify if verify is None else verify,
+        cert=session.cert,
+        proxies=dict(proxies or {}),
+    )
