@@ -2,7 +2,8 @@
 """durian's two commands, for a fresh machine with only Python 3.11+.
 
     python3 dev.py example   # the example: Redis, a Dramatiq worker, the web server, a receiver
-    python3 dev.py test      # the whole test suite (extra arguments go to pytest)
+    python3 dev.py test      # the whole test suite, in parallel (extra arguments go to pytest)
+    python3 dev.py test --quick   # all but the fault, browser and slow tests: about a minute
     python3 dev.py lint      # ruff, and import-linter's layers contract
 
 Both create ``.venv`` and install durian with its test dependencies on first use (again whenever
@@ -63,6 +64,22 @@ def lint() -> int:
     return int(failed)
 
 
+#: What ``test --quick`` leaves out: tests that start and kill worker processes, drive a browser, or
+#: run a whole program (schemathesis, the benchmark smoke run, ``dev.py example``).
+QUICK = "not fault and not browser and not slow"
+
+
+def pytest_arguments(rest: list[str]) -> list[str]:
+    """pytest's arguments for ``dev.py test [--quick] [pytest arguments]``.
+
+    In parallel with pytest-xdist: ``-n auto`` starts ``$DURIAN_TEST_WORKERS`` workers, else two
+    per core (tests/conftest.py); ``-n 0`` runs in this process. ``--dist loadgroup`` keeps each
+    ``xdist_group`` on one worker. Arguments given later win (``-n 3``, ``-m fault``).
+    """
+    quick = ["-m", QUICK] if "--quick" in rest else []
+    return ["-n", "auto", "--dist", "loadgroup", *quick, *[a for a in rest if a != "--quick"]]
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in {"example", "test", "lint"}:
         print(__doc__)
@@ -73,7 +90,7 @@ def main(argv: list[str]) -> int:
     os.chdir(ROOT)
     command, rest = argv[0], argv[1:]
     if command == "test":
-        return subprocess.call([sys.executable, "-m", "pytest", *rest])
+        return subprocess.call([sys.executable, "-m", "pytest", *pytest_arguments(rest)])
     if command == "lint":
         return lint()
     from example_project.launch import run

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -18,6 +19,29 @@ from .inprocess import running_worker
 # (pytest-timeout still fails a test that hangs).
 hypothesis_settings.register_profile("durian", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 hypothesis_settings.load_profile("durian")
+
+#: The tiers, longest first: a parallel run starts its longest tests first, so no worker is left
+#: with a fault test to run alone at the end while the others idle.
+LONGEST_FIRST = ("fault", "slow", "browser")
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Fault tests first, then slow, then browser tests, then the rest (each tier in pytest-randomly's order)."""
+
+    def tier(item: pytest.Item) -> int:
+        return next((i for i, name in enumerate(LONGEST_FIRST) if item.get_closest_marker(name)), len(LONGEST_FIRST))
+
+    items.sort(key=tier)
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """How many xdist workers ``-n auto`` (what ``dev.py test`` passes) starts: ``$DURIAN_TEST_WORKERS``,
+    else two per core, at least 2 and at most 6: the tests mostly wait (on HTTP, Redis, worker
+    processes), so a 2-core machine runs four at a time well."""
+    given = os.environ.get("DURIAN_TEST_WORKERS")
+    if given:
+        return int(given)
+    return max(2, min(6, 2 * (os.cpu_count() or 1)))
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -36,11 +36,6 @@ ROOT = Path(__file__).resolve().parents[2]
 WORKER_SETTINGS = "tests.faults.worker_settings"
 
 
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the fault tests last: they take a minute, and the quick tests should report first."""
-    items.sort(key=lambda item: item.get_closest_marker("fault") is not None)
-
-
 def webhook_ids(receiver: Receiver) -> Counter:
     """How often the receiver got (with a 2xx answer) each ``webhook-id``."""
     return Counter(r.headers["webhook-id"] for r in list(receiver.delivered))

@@ -16,7 +16,7 @@ from example_project.people.models import Person
 
 from .conftest import wait_until
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.fault, pytest.mark.django_db(transaction=True)]
 
 
 def free_port() -> int:
