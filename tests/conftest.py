@@ -52,6 +52,22 @@ def loopback_only():
     forbid_network(False)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def test_database_dropped_at_the_end(django_db_setup, django_db_blocker):
+    """PostgreSQL drops a database only when nobody is connected to it: at the end, close the
+    connections that threads of this process still hold (the in-process workers' delivery threads,
+    the live server's), or every run would leave its test database behind."""
+    yield
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+
+
 @pytest.fixture(autouse=True)
 def no_network_touched(loopback_only):
     """Fail the test that tried to leave loopback or resolve a name, even when it handled the refusal."""
