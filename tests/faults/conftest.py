@@ -35,6 +35,13 @@ from .worker_settings import FAULT_SETTINGS
 ROOT = Path(__file__).resolve().parents[2]
 WORKER_SETTINGS = "tests.faults.worker_settings"
 
+#: The fault tests in two ``xdist_group``s, each run by one xdist worker, so at most two run at once.
+#: They kill, freeze and flood real worker processes and bound what that costs (repeated posts,
+#: seconds per save); four at once on two cores starve each other's workers past those bounds (a
+#: SIGKILL mid-burst repeated 51 posts, over its 50). The groups take about as long as each other.
+FAULTS_A = pytest.mark.xdist_group("faults-a")
+FAULTS_B = pytest.mark.xdist_group("faults-b")
+
 
 def webhook_ids(receiver: Receiver) -> Counter:
     """How often the receiver got (with a 2xx answer) each ``webhook-id``."""

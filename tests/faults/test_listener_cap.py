@@ -7,10 +7,11 @@ import pytest
 from durian.models import DeadLetter
 from example_project.people.hooks import PersonHook
 
-from .conftest import await_all, report, save_people, wait_until
+from .conftest import FAULTS_B, await_all, report, save_people, wait_until
 from .worker_settings import FAULT_SETTINGS
 
-pytestmark = [pytest.mark.fault, pytest.mark.timeout(600)]
+# FAULTS_B: two fault tests at most at once (tests/faults/conftest.py says why).
+pytestmark = [pytest.mark.fault, FAULTS_B, pytest.mark.timeout(600)]
 
 
 def test_two_worker_processes_together_never_exceed_a_listeners_cap(cluster, receiver):
