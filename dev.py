@@ -2,7 +2,8 @@
 """durian's two commands, for a fresh machine with only Python 3.11+.
 
     python3 dev.py example   # the example: Redis, a Dramatiq worker, the web server, a receiver
-    python3 dev.py test      # the whole test suite (extra arguments go to pytest)
+    python3 dev.py test      # the whole test suite, in parallel (extra arguments go to pytest)
+    python3 dev.py test --quick   # all but the fault, browser and slow tests
     python3 dev.py lint      # ruff, and import-linter's layers contract
 
 Both create ``.venv`` and install durian with its test dependencies on first use (again whenever
@@ -16,6 +17,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 import venv
 from pathlib import Path
 
@@ -63,6 +65,30 @@ def lint() -> int:
     return int(failed)
 
 
+#: What a run should take on a 2-core machine: much longer means something waits that should not.
+BUDGET = "budget on 2 cores: 7 min for the whole suite, 90 s for --quick"
+
+
+def minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)} min {int(seconds % 60)} s" if seconds >= 60 else f"{seconds:.0f} s"
+
+
+#: What ``test --quick`` leaves out: tests that start and kill worker processes, drive a browser, or
+#: run a whole program (schemathesis, the benchmark smoke run, ``dev.py example``).
+QUICK = "not fault and not browser and not slow"
+
+
+def pytest_arguments(rest: list[str]) -> list[str]:
+    """pytest's arguments for ``dev.py test [--quick] [pytest arguments]``.
+
+    In parallel with pytest-xdist: ``-n auto`` starts ``$DURIAN_TEST_WORKERS`` workers, else two
+    per core (tests/conftest.py); ``-n 0`` runs in this process. ``--dist loadgroup`` keeps each
+    ``xdist_group`` on one worker. Arguments given later win (``-n 3``, ``-m fault``).
+    """
+    quick = ["-m", QUICK] if "--quick" in rest else []
+    return ["-n", "auto", "--dist", "loadgroup", *quick, *[a for a in rest if a != "--quick"]]
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in {"example", "test", "lint"}:
         print(__doc__)
@@ -73,7 +99,10 @@ def main(argv: list[str]) -> int:
     os.chdir(ROOT)
     command, rest = argv[0], argv[1:]
     if command == "test":
-        return subprocess.call([sys.executable, "-m", "pytest", *rest])
+        started = time.monotonic()
+        code = subprocess.call([sys.executable, "-m", "pytest", *pytest_arguments(rest)])
+        say(f"the run took {minutes(time.monotonic() - started)}; {BUDGET}")
+        return code
     if command == "lint":
         return lint()
     from example_project.launch import run

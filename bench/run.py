@@ -839,7 +839,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="half the work (about a minute and a half)")
-    mode.add_argument("--smoke", action="store_true", help="tiny counts, durian only, SQLite only: seconds")
+    mode.add_argument(
+        "--smoke", action="store_true", help="tiny counts, durian only, SQLite only: a check that it runs"
+    )
     parser.add_argument("--no-peer", action="store_true", help="measure durian only")
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--results", default=os.path.join(HERE, "results"), help="where JSON and PNG go")

@@ -67,6 +67,7 @@ class Request:
     body: bytes
     status: int = 0
     at: float = field(default_factory=time.time)
+    peer: tuple[str, int] = ("", 0)  # the sender's address and port
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -113,7 +114,8 @@ class Receiver:
                 if len(body) < length:  # the sender stopped mid-body (killed): no request to answer
                     self.close_connection = True
                     return
-                req = Request(self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body)
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                req = Request(self.command, self.path, headers, body, peer=tuple(self.client_address[:2]))
                 response = receiver._next()
                 receiver._begin()
                 try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -19,6 +20,29 @@ from .inprocess import running_worker
 hypothesis_settings.register_profile("durian", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 hypothesis_settings.load_profile("durian")
 
+#: The tiers, longest first: a parallel run starts its longest tests first, so no worker is left
+#: with a fault test to run alone at the end while the others idle.
+LONGEST_FIRST = ("fault", "slow", "browser")
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Fault tests first, then slow, then browser tests, then the rest (each tier in pytest-randomly's order)."""
+
+    def tier(item: pytest.Item) -> int:
+        return next((i for i, name in enumerate(LONGEST_FIRST) if item.get_closest_marker(name)), len(LONGEST_FIRST))
+
+    items.sort(key=tier)
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """How many xdist workers ``-n auto`` (what ``dev.py test`` passes) starts: ``$DURIAN_TEST_WORKERS``,
+    else two per core, at least 2 and at most 6: the tests mostly wait (on HTTP, Redis, worker
+    processes), so a 2-core machine runs four at a time well."""
+    given = os.environ.get("DURIAN_TEST_WORKERS")
+    if given:
+        return int(given)
+    return max(2, min(6, 2 * (os.cpu_count() or 1)))
+
 
 @pytest.fixture(autouse=True, scope="session")
 def loopback_only():
@@ -26,6 +50,22 @@ def loopback_only():
     blocked = forbid_network()
     yield blocked
     forbid_network(False)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def test_database_dropped_at_the_end(django_db_setup, django_db_blocker):
+    """PostgreSQL drops a database only when nobody is connected to it: at the end, close the
+    connections that threads of this process still hold (the in-process workers' delivery threads,
+    the live server's), or every run would leave its test database behind."""
+    yield
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with django_db_blocker.unblock(), connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
 
 
 @pytest.fixture(autouse=True)

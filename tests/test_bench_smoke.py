@@ -11,6 +11,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(1000)  # seconds on an idle machine; about 6 minutes beside 4 CPU-bound processes
 def test_the_benchmark_smoke_run_prints_its_table_and_writes_its_results(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SETTINGS_MODULE", "REDIS_URL")}

@@ -52,6 +52,13 @@ def test_black_hole_listeners_do_not_delay_a_healthy_one(worker, receiver, setti
 def test_the_circuit_opens_holds_probes_and_closes(worker, settings, caplog):
     settings.DURIAN_CIRCUIT_FAILURES = 3
     settings.DURIAN_CIRCUIT_COOLING = 1.0
+    # Cooling doubles (1 s, then 2 s: the probes counted below) and stops there, so a busy machine that
+    # lets the circuit open a fourth time does not make the test wait out 8 s or more.
+    settings.DURIAN_CIRCUIT_COOLING_MAX = 2.0
+    # Deliveries held while a probe is on the wire wait out its lease (one attempt's longest time,
+    # DURIAN_TOTAL_TIMEOUT + 5 s): 7 s here rather than 35 s. Every attempt here is refused or
+    # answered at once, so no attempt is cut short.
+    settings.DURIAN_TOTAL_TIMEOUT = 2.0
     settings.DURIAN_RETRY_SCHEDULE = [0.2] * 20
     port = free_port()  # nothing listens there yet: connections are refused
     url = f"http://127.0.0.1:{port}/hook"

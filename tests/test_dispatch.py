@@ -1,5 +1,7 @@
 """From a save to the stream: after commit, never on rollback, one round trip per transaction."""
 
+import shutil
+
 import pytest
 from django.db import transaction
 
@@ -52,7 +54,26 @@ def commandstats(client):
     return {k.removeprefix("cmdstat_"): v["calls"] for k, v in client.info("commandstats").items()}
 
 
-def test_a_transaction_of_many_saves_costs_one_redis_round_trip(redis_client, monkeypatch):
+@pytest.fixture
+def own_redis_server(settings):
+    """A redis-server nobody else uses (``INFO commandstats`` counts every client's commands, and a
+    server named by ``$REDIS_URL`` may serve other test processes): durian's client on it."""
+    from durian.embedded import start_redis
+    from durian.storage.connection import get_redis, reset
+
+    server = start_redis(appendonly=False)
+    settings.DURIAN_REDIS_URL = server.url
+    reset()
+    try:
+        yield get_redis("worker")
+    finally:
+        reset()
+        server.stop()
+        shutil.rmtree(server.directory, ignore_errors=True)
+
+
+def test_a_transaction_of_many_saves_costs_one_redis_round_trip(own_redis_server, monkeypatch):
+    redis_client = own_redis_server
     from redis.connection import AbstractConnection
 
     sent = []  # every write to a Redis socket from this process: one per command, or one per pipeline

@@ -17,6 +17,7 @@ def free_port():
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(700)  # a minute on an idle machine; far more on a busy one
 def test_dev_py_example_delivers_what_each_walkthrough_listener_asked_for(tmp_path):
     env = {k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "DJANGO_SETTINGS_MODULE"}}

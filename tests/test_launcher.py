@@ -10,9 +10,13 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from .test_example import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.slow  # each starts dev.py example: Redis, a worker, the web server
 
 
 def descendants(pid: int) -> set[int]:

@@ -14,7 +14,7 @@ from durian.testing import Receiver, Response
 from example_project.people.hooks import PersonHook
 from example_project.people.models import Person
 
-from .faults.conftest import cluster  # noqa: F401  (the fault tests' worker processes)
+from .faults.conftest import FAULTS_A, FAULTS_B, cluster  # noqa: F401  (the fault tests' worker processes)
 from .waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -146,6 +146,7 @@ def _redis():
 
 
 @pytest.mark.fault
+@FAULTS_A  # with the other fault tests, two at most at once (tests/faults/conftest.py says why)
 @pytest.mark.timeout(300)
 def test_ordered_listener_keeps_commit_order_across_a_killed_worker(cluster, receiver):  # noqa: F811
     from tests.faults.conftest import report, save_people
@@ -257,6 +258,7 @@ def test_an_entry_trimmed_while_pending_is_acknowledged_and_holds_nothing_up(red
 
 
 @pytest.mark.fault
+@FAULTS_B  # with the other fault tests, two at most at once (tests/faults/conftest.py says why)
 @pytest.mark.timeout(300)
 def test_ordered_listener_keeps_commit_order_when_redis_stops_mid_delivery(cluster, receiver):  # noqa: F811
     from tests.faults.conftest import report, save_people

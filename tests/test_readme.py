@@ -59,3 +59,34 @@ def test_every_setting_is_documented_in_the_readme_with_its_default():
     text = (ROOT / "README.rst").read_text()
     missing = [name for name in DEFAULTS if f"``DURIAN_{name}``" not in text]
     assert missing == []
+
+
+def readme_words() -> str:
+    """The README with its line breaks and indentation made single spaces."""
+    return " ".join((ROOT / "README.rst").read_text().split())
+
+
+def test_the_readme_gives_no_test_count_or_run_time_that_could_go_stale():
+    text = readme_words()
+    assert re.findall(r"\b\d[\d,]* (?:\w+ )?tests\b", text) == []  # "416 tests", "7 fault tests"
+    assert (
+        re.findall(r"(?:suite|tests?|--quick|--smoke)\b[^.]{0,60}\b(?:took|takes?|about) [\d.]+ ?(?:s|min)", text) == []
+    )
+    # What a newcomer needs instead: each run shows its progress, where its time went and how long it took.
+    assert "--durations=15" in text and "prints how long the run took" in text
+
+
+def test_the_figures_the_readme_gives_about_the_tests_are_true():
+    from tests.test_ssrf import VECTORS
+
+    assert f"The SSRF tests run their {len(VECTORS)} vectors" in readme_words()
+
+
+def test_the_readme_s_test_commands_are_the_ones_dev_py_runs():
+    import dev
+
+    text = readme_words()
+    assert "python3 dev.py test # the whole test suite, in parallel: what CI runs" in text
+    assert "python3 dev.py test --quick # all but the fault, browser and slow tests" in text
+    assert dev.QUICK == "not fault and not browser and not slow"
+    assert "python3 dev.py test\n" in (ROOT / ".ci" / "run").read_text()  # CI runs the whole suite, as the README says

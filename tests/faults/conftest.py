@@ -35,10 +35,12 @@ from .worker_settings import FAULT_SETTINGS
 ROOT = Path(__file__).resolve().parents[2]
 WORKER_SETTINGS = "tests.faults.worker_settings"
 
-
-def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Run the fault tests last: they take a minute, and the quick tests should report first."""
-    items.sort(key=lambda item: item.get_closest_marker("fault") is not None)
+#: The fault tests in two ``xdist_group``s, each run by one xdist worker, so at most two run at once.
+#: They kill, freeze and flood real worker processes and bound what that costs (repeated posts,
+#: seconds per save); four at once on two cores starve each other's workers past those bounds (a
+#: SIGKILL mid-burst repeated 51 posts, over its 50). The groups take about as long as each other.
+FAULTS_A = pytest.mark.xdist_group("faults-a")
+FAULTS_B = pytest.mark.xdist_group("faults-b")
 
 
 def webhook_ids(receiver: Receiver) -> Counter:
@@ -124,6 +126,37 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self.kill()
         self._log.close()
+
+    def pids(self) -> list[int]:
+        """Its processes: the main one and the worker process it forked (one process group)."""
+        found = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()  # state, ppid, pgrp, ...
+                except OSError:
+                    continue
+                if int(fields[2]) == self.process.pid:
+                    found.append(int(entry.name))
+        return found
+
+    def ports_connected_to(self, port: int) -> set[int]:
+        """The local ports of its open TCP connections to ``port`` (from /proc: its sockets' inodes,
+        looked up in the kernel's TCP tables)."""
+        inodes = set()
+        for pid in self.pids():
+            try:
+                links = [os.readlink(fd) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+            except OSError:  # it exited meanwhile
+                continue
+            inodes |= {link[len("socket:[") : -1] for link in links if link.startswith("socket:[")}
+        ports = set()
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            for line in Path(table).read_text().splitlines()[1:]:
+                local, remote, inode = (line.split()[i] for i in (1, 2, 9))
+                if inode in inodes and int(remote.rsplit(":", 1)[1], 16) == port:
+                    ports.add(int(local.rsplit(":", 1)[1], 16))
+        return ports
 
     def ready(self) -> bool:
         """Whether the worker process booted and its stream consumer runs (said at the top of its log)."""

@@ -12,9 +12,10 @@ from durian.models import OutboxEvent
 from durian.storage.connection import get_redis
 from example_project.people.hooks import PersonHook
 
-from .conftest import ROOT, WORKER_SETTINGS, await_all, report
+from .conftest import FAULTS_A, ROOT, WORKER_SETTINGS, await_all, report
 
-pytestmark = [pytest.mark.fault, pytest.mark.timeout(400)]
+# FAULTS_A: two fault tests at most at once (tests/faults/conftest.py says why).
+pytestmark = [pytest.mark.fault, FAULTS_A, pytest.mark.timeout(400)]
 
 EVENTS = 100
 

@@ -7,21 +7,25 @@ import pytest
 from durian.models import DeadLetter
 from example_project.people.hooks import PersonHook
 
-from .conftest import await_all, report, save_people, wait_until
+from .conftest import FAULTS_B, await_all, report, save_people, wait_until
 from .worker_settings import FAULT_SETTINGS
 
-pytestmark = [pytest.mark.fault, pytest.mark.timeout(600)]
+# FAULTS_B: two fault tests at most at once (tests/faults/conftest.py says why).
+pytestmark = [pytest.mark.fault, FAULTS_B, pytest.mark.timeout(600)]
 
 
 def test_two_worker_processes_together_never_exceed_a_listeners_cap(cluster, receiver):
     receiver.always(200, delay=0.1)  # slow enough that both processes want more than the cap
     PersonHook().listener(url=receiver.url, max_in_flight=4).save()
-    cluster.start_worker()
-    cluster.start_worker()
+    workers = [cluster.start_worker(), cluster.start_worker()]
     saved = save_people(200, per_transaction=100, prefix="cap")
     tally = await_all(receiver, 200, saved=saved)
-    report("cap across two processes", tally, max_in_flight=receiver.max_in_flight)
+    # Who posted: each request came from a port; the workers still hold their keep-alive connections.
+    port = receiver.server.server_address[1]
+    posted = [sum(r.peer[1] in w.ports_connected_to(port) for r in list(receiver.requests)) for w in workers]
+    report("cap across two processes", tally, max_in_flight=receiver.max_in_flight, posted_by_each=posted)
     tally.assert_complete()
+    assert all(posted), f"both worker processes must post to the listener; their requests: {posted}"
     assert receiver.max_in_flight == 4  # used to the full, never beyond
     assert not DeadLetter.objects.exists()
 

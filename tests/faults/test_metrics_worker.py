@@ -14,9 +14,10 @@ from durian.models import Listener
 from example_project.people.hooks import PersonHook
 from example_project.people.models import Person
 
-from .conftest import wait_until
+from .conftest import FAULTS_A, wait_until
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# FAULTS_A: two fault tests at most at once (tests/faults/conftest.py says why).
+pytestmark = [pytest.mark.fault, FAULTS_A, pytest.mark.django_db(transaction=True)]
 
 
 def free_port() -> int:

@@ -8,9 +8,10 @@ from durian.models import DeadLetter, Delivery
 from durian.testing import Receiver
 from example_project.people.hooks import PersonHook
 
-from .conftest import await_all, report, save_people, wait_until
+from .conftest import FAULTS_A, await_all, report, save_people, wait_until
 
-pytestmark = [pytest.mark.fault, pytest.mark.timeout(400)]
+# FAULTS_A: two fault tests at most at once (tests/faults/conftest.py says why).
+pytestmark = [pytest.mark.fault, FAULTS_A, pytest.mark.timeout(400)]
 
 EVENTS = 200
 OUTAGE = 3.0  # seconds; the retry schedule of the fault settings spans 0.5 + 1 + 2 + 4 + 8 = 15.5 s

@@ -13,9 +13,10 @@ from durian.testing import BlackHole
 from example_project.people.hooks import PersonHook
 from example_project.people.models import Person
 
-from .conftest import await_all, report
+from .conftest import FAULTS_A, await_all, report
 
-pytestmark = [pytest.mark.fault, pytest.mark.timeout(400)]
+# FAULTS_A: two fault tests at most at once (tests/faults/conftest.py says why).
+pytestmark = [pytest.mark.fault, FAULTS_A, pytest.mark.timeout(400)]
 
 #: What Redis trouble may add to one save: the request-path timeout (1 s) plus generous slack for a
 #: busy machine; still far below what redis-py's default retries take (about 4 s refused, 60 s silent).

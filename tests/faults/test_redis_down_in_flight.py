@@ -14,9 +14,10 @@ from durian.pipeline import queue
 from durian.storage.connection import get_redis
 from example_project.people.hooks import PersonHook
 
-from .conftest import await_all, report, save_people, wait_until
+from .conftest import FAULTS_B, await_all, report, save_people, wait_until
 
-pytestmark = [pytest.mark.fault, pytest.mark.timeout(240)]
+# FAULTS_B: two fault tests at most at once (tests/faults/conftest.py says why).
+pytestmark = [pytest.mark.fault, FAULTS_B, pytest.mark.timeout(240)]
 
 EVENTS = 600
 

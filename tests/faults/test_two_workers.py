@@ -8,9 +8,10 @@ from durian.models import DeadLetter
 from durian.testing import Response
 from example_project.people.hooks import PersonHook
 
-from .conftest import WorkerProcess, await_all, report, save_people, wait_until, webhook_ids
+from .conftest import FAULTS_B, WorkerProcess, await_all, report, save_people, wait_until, webhook_ids
 
-pytestmark = [pytest.mark.fault, pytest.mark.timeout(600)]
+# FAULTS_B: two fault tests at most at once (tests/faults/conftest.py says why).
+pytestmark = [pytest.mark.fault, FAULTS_B, pytest.mark.timeout(600)]
 
 EVENTS = 1000
 #: How long the receiver takes to answer: real receivers take tens of milliseconds, so delivery is

@@ -7,9 +7,10 @@ import pytest
 from durian.models import DeadLetter
 from example_project.people.hooks import PersonHook
 
-from .conftest import await_all, report, save_people, wait_until, webhook_ids
+from .conftest import FAULTS_A, await_all, report, save_people, wait_until, webhook_ids
 
-pytestmark = [pytest.mark.fault, pytest.mark.timeout(600)]
+# FAULTS_A: two fault tests at most at once (tests/faults/conftest.py says why).
+pytestmark = [pytest.mark.fault, FAULTS_A, pytest.mark.timeout(600)]
 
 EVENTS = 5000
 

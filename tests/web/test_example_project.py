@@ -6,6 +6,7 @@ import copy
 
 import pytest
 from django.conf import settings as django_settings
+from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
 
@@ -57,8 +58,12 @@ def test_the_demo_users_sign_in_and_create_a_listener(example_site, username):
 
 
 def test_the_client_user_is_not_staff_and_sees_only_their_own_listeners(example_site):
+    user = User.objects.get(username="client")
+    assert not user.is_staff and not user.is_superuser
     Listener.objects.create(hook="person", url="https://client.test/someone-elses")
     client = sign_in("client")
+    admin = client.get("/admin/")  # the admin sends a signed-in user who is not staff to its login page
+    assert admin.status_code == 302 and admin["Location"].startswith("/admin/login/"), admin.status_code
     html = client.get("/webhooks/").content.decode()
     assert "<h1>My listeners</h1>" in html and "someone-elses" not in html
     assert "someone-elses" in sign_in("demo").get("/webhooks/").content.decode()

@@ -23,6 +23,7 @@ from tests.web.conftest import dead_letter
 MAX_TIME = os.environ.get("DURIAN_SCHEMATHESIS_MAX_TIME", "60")
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_schemathesis_finds_no_server_error_and_no_response_outside_the_schema(
     live_server, settings, redis_client, tmp_path
