@@ -17,8 +17,8 @@ MASK = "***"
 
 #: An RFC 7230 token (``field-name``).
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-#: A field value: visible ASCII and Latin-1, spaces and tabs inside (no control characters, no line breaks).
-_VALUE = re.compile(r"[\x21-\x7e\x80-\xff]([\x20-\x7e\x80-\xff\t]*[\x21-\x7e\x80-\xff])?")
+#: A field value: visible ASCII and Latin-1, spaces inside (no control characters, tabs and line breaks included).
+_VALUE = re.compile(r"[\x21-\x7e\xa0-\xff]([\x20-\x7e\xa0-\xff]*[\x21-\x7e\xa0-\xff])?")
 #: Names durian sets or the HTTP connection owns (compared lower-case).
 REFUSED = frozenset(
     {

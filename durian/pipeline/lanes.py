@@ -167,8 +167,11 @@ class Lane:
             return False
         if self.probe == "wanted":
             return self.in_flight == 0
-        held = len(self.tokens) if self.slots_down_until < now else self.cap
-        return self.in_flight < min(self.cap, held)
+        if self.slots_down_until >= now:  # Redis failed: the in-process cap alone
+            return self.in_flight < self.cap
+        # within the slots held, and within its share when other processes want some (the keeper
+        # gives back what is above it as requests end)
+        return self.in_flight < min(self.cap, len(self.tokens), self.slots.share)
 
     def wanted_slots(self) -> int:
         """Slots to take now: enough for what waits, up to the cap."""
@@ -472,7 +475,7 @@ class Engine:
         if wanted <= 0 or lane.slots_down_until > time.monotonic():
             return
         try:
-            tokens = lane.slots.acquire_many(wanted)
+            tokens = lane.slots.acquire_many(wanted, held=len(lane.tokens))
         except redis.RedisError as exc:  # the in-process cap still holds
             logger.warning("durian: lane slots unavailable (%s); posting under the process cap", exc)
             with self.lock:
@@ -517,17 +520,20 @@ class Engine:
             busy = lane.in_flight or lane.waiting()
             if busy:
                 lane.idle_since = now
-            surplus = len(lane.tokens) - lane.in_flight if not lane.waiting() else 0
+            free = len(lane.tokens) - lane.in_flight  # slots held, not in use now
+            surplus = free if not lane.waiting() and now - lane.idle_since >= 0.2 else 0
+            surplus = max(surplus, min(free, len(lane.tokens) - lane.slots.share))  # above its share: others want some
             release: list[str] = []
-            if surplus > 0 and now - lane.idle_since >= 0.2:
+            if surplus > 0:
                 release, lane.tokens = lane.tokens[:surplus], lane.tokens[surplus:]
+            leaving = bool(release) and not lane.tokens and not lane.waiting()
             renew = list(lane.tokens) if now - lane.renewed >= SLOT_RENEW_SECONDS else []
             forget = not busy and not lane.tokens and now - lane.idle_since > 60 and not lane.stop_until
             if forget:
                 del self.lanes[lane.listener.id]
         self._hold_leftovers(leftovers)
         if release:
-            lane.slots.release_many(release)
+            lane.slots.release_many(release, leaving=leaving)
         if renew:
             kept = set(lane.slots.renew_many(renew))
             with self.lock:
