@@ -66,7 +66,8 @@ def worker_pid(timeout: float = 60) -> int:
     """The Dramatiq worker process (the child of the ``dramatiq`` parent) of this run."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = subprocess.run(["pgrep", "-f", "durian.tasks --processes"], capture_output=True, text=True)
+        mine = f"durian.tasks --processes 1 --threads [0-9]* --path {run.ROOT}$"  # this run's, not another's
+        found = subprocess.run(["pgrep", "-f", mine], capture_output=True, text=True)
         pids = sorted(int(p) for p in found.stdout.split())
         if len(pids) >= 2:
             return pids[-1]
@@ -77,7 +78,7 @@ def worker_pid(timeout: float = 60) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--deliveries", type=int, default=12000)
-    parser.add_argument("--seconds", type=float, default=6.0, help="how long py-spy samples")
+    parser.add_argument("--seconds", type=int, default=6, help="how long py-spy samples")
     args = parser.parse_args(argv)
     raw = os.path.join(tempfile.mkdtemp(prefix="durian-budget-"), "worker.txt")
     pyspy = os.path.join(os.path.dirname(sys.executable), "py-spy")
@@ -85,8 +86,10 @@ def main(argv: list[str] | None = None) -> int:
     def sample() -> None:
         pid = worker_pid()
         time.sleep(3.0)  # past the start: the burst is being drained
-        subprocess.run([pyspy, "record", "--gil", "-r", "250", "-d", str(args.seconds), "-f", "raw", "-o", raw,
-                        "-p", str(pid)], capture_output=True, check=False)  # fmt: skip
+        done = subprocess.run([pyspy, "record", "--gil", "-r", "250", "-d", str(args.seconds), "-f", "raw", "-o", raw,
+                               "-p", str(pid)], capture_output=True, text=True, check=False)  # fmt: skip
+        if done.returncode:
+            print(f"py-spy failed: {done.stderr.strip()[-500:]}", file=sys.stderr)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()

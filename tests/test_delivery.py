@@ -202,5 +202,5 @@ def test_a_listener_s_own_retry_schedule_gives_its_attempts_at_those_delays(work
     assert DeadLetter.objects.get().attempts == 3
     assert listener.deliveries.count() == 3
     first, second, third = (r.at for r in receiver.requests)
-    assert 0.9 <= second - first < 1.9  # its 1 s, not the site's 0.1 s
-    assert 1.9 <= third - second < 3.5  # then its 2 s
+    assert 0.9 <= second - first < 5  # its 1 s, not the site's 0.1 s (a loaded machine may add to it)
+    assert 1.9 <= third - second < 6  # then its 2 s
