@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import redis
 
-from ..conf import settings
 from ..storage import retention, stream
 
 
@@ -53,6 +52,6 @@ def purge(client: redis.Redis, before: datetime.datetime, dry_run: bool = False)
     for g in stream.groups(client):
         for c in stream.consumers(client, g["name"]):
             if not c["pending"] and int(c["idle"]) > idle_ms:
-                client.xgroup_delconsumer(settings.STREAM_KEY, g["name"], c["name"])
+                stream.drop_consumer(client, g["name"], c["name"])
                 summary.consumers += 1
     return summary

@@ -1,7 +1,9 @@
-"""A listener's requests-per-second limit, shared by every worker process and host through Redis.
+"""Rate limits kept in Redis, shared by every process and host.
 
-Dramatiq's ``BucketRateLimiter`` under ``<prefix>:rate:<listener id>``: at most ``rate`` requests
-per second (a rate under 1 is one request per ``1 / rate`` seconds).
+* a listener's requests per second: Dramatiq's ``BucketRateLimiter`` under
+  ``<prefix>:rate:<listener id>`` (a rate under 1 is one request per ``1 / rate`` seconds);
+* a user's sends on demand (test events, retries, replays) per window: Dramatiq's
+  ``WindowRateLimiter`` under ``<prefix>:throttle:send:<user id>`` (``durian.web.throttle``).
 """
 
 from __future__ import annotations
@@ -9,9 +11,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Any
 
 import redis
-from dramatiq.rate_limits import BucketRateLimiter
+from dramatiq.rate_limits import BucketRateLimiter, WindowRateLimiter
 from dramatiq.rate_limits.backends import RedisBackend
 
 from ..conf import settings
@@ -28,6 +31,12 @@ def limiter(client: redis.Redis, listener_id: int, rate: float | None) -> Bucket
     if rate >= 1:
         return BucketRateLimiter(backend, key, limit=int(rate), bucket=1000)
     return BucketRateLimiter(backend, key, limit=1, bucket=int(1000 / rate))
+
+
+def user_sends(client: redis.Redis, user_id: Any, limit: int, window_s: int) -> WindowRateLimiter:
+    """The limiter of one user's sends on demand: at most ``limit`` per ``window_s`` seconds."""
+    key = f"{settings.KEY_PREFIX}:throttle:send:{user_id}"
+    return WindowRateLimiter(RedisBackend(client=client), key, limit=int(limit), window=int(window_s))
 
 
 def wait(limit: BucketRateLimiter, stopping: threading.Event | None = None) -> None:

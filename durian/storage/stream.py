@@ -163,6 +163,11 @@ def consumers(client: redis.Redis, group: str) -> list[dict]:
     ]
 
 
+def drop_consumer(client: redis.Redis, group: str, name: str) -> None:
+    """Forget a consumer of ``group`` (it has nothing pending)."""
+    client.xgroup_delconsumer(settings.STREAM_KEY, group, name)
+
+
 def _beat_key(name: str) -> str:
     return f"{settings.KEY_PREFIX}:consumer-alive:{name}"
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 import redis
-from dramatiq.rate_limits import WindowRateLimiter
-from dramatiq.rate_limits.backends import RedisBackend
 
 from ..conf import settings
+from ..storage import rates
 from ..storage.connection import get_redis
 
 WINDOW_S = 60
@@ -33,9 +32,7 @@ def allow(user: Any) -> bool:
     limit = settings.TEST_SEND_RATE
     if limit is None or getattr(user, "is_staff", False):
         return True
-    backend = RedisBackend(client=get_redis("request"))
-    key = f"{settings.KEY_PREFIX}:throttle:send:{user.pk}"
-    limiter = WindowRateLimiter(backend, key, limit=int(limit), window=WINDOW_S)
+    limiter = rates.user_sends(get_redis("request"), user.pk, int(limit), WINDOW_S)
     try:
         with limiter.acquire(raise_on_failure=False) as acquired:
             return bool(acquired)
