@@ -142,6 +142,7 @@ class Lane:
     def __init__(self, listener: ListenerView, client: redis.Redis) -> None:
         self.listener = listener
         self.cap = concurrency(listener)  # read again with each message (settings at call time)
+        self.grace = int(settings.LANE_WAIT_MS) / 1000
         self.queued: dict[str, deque[Job]] = {kind: deque() for kind in KINDS}
         self.in_flight = 0
         self.tokens: list[str] = []
@@ -179,12 +180,11 @@ class Lane:
             return 0
         return min(self.cap, self.in_flight + self.waiting()) - len(self.tokens)
 
-    def flowing(self) -> bool:
+    def flowing(self, now: float | None = None) -> bool:
         """It answered within the last second, or its requests started less than
-        ``DURIAN_LANE_WAIT_MS`` ago: its slots free up soon."""
-        now = time.monotonic()
-        grace = int(settings.LANE_WAIT_MS) / 1000
-        return now - self.answered < 1.0 or (self.in_flight > 0 and now - self.busy_since < grace)
+        ``DURIAN_LANE_WAIT_MS`` ago (``grace``, read with each message): its slots free up soon."""
+        now = time.monotonic() if now is None else now
+        return now - self.answered < 1.0 or (self.in_flight > 0 and now - self.busy_since < self.grace)
 
     def apply_gate(self, gate: circuit.Gate) -> None:
         """What a circuit read says (engine lock held): "closed" read after this process saw it
@@ -240,6 +240,7 @@ class Engine:
                 lane.queued[job.kind].append(job)
                 if lane not in grow:
                     lane.cap = lane.slots.limit = concurrency(lane.listener)
+                    lane.grace = int(settings.LANE_WAIT_MS) / 1000
                     grow.append(lane)
             if not batch.open:
                 batch.done.set()
@@ -260,13 +261,18 @@ class Engine:
             return
         while True:
             with self.lock:
-                waited = time.monotonic() - started
+                now = time.monotonic()
+                waited = now - started
                 keep, handed, hold = [], [], []
+                flowing: dict[int, bool] = {}  # by listener, looked at once per pass
                 for job in batch.jobs:
                     if job.state != "queued":
                         continue
                     lane = self._lane_of(job)
-                    if not lane.flowing():
+                    lid = lane.listener.id
+                    if lid not in flowing:
+                        flowing[lid] = lane.flowing(now)
+                    if not flowing[lid]:
                         hold.append(job)
                     elif lane.handed_queued < HANDED_QUEUE_FACTOR * lane.cap:
                         lane.handed_queued += 1
@@ -292,7 +298,7 @@ class Engine:
                 for job in handed:  # not yet: they count again at the next look
                     job.handed = False
                     self._lane_of(job).handed_queued -= 1
-            if batch.done.wait(0.02):
+            if batch.done.wait(0.05):
                 return
         try:  # recorded first: a request that ends meanwhile clears its record once settled
             inflight.hand_on(client, on)
