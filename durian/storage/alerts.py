@@ -34,6 +34,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from ..conf import settings
+from ..core.durations import in_words
 from ..core.redact import printable
 from ..models import Listener
 from . import circuit
@@ -133,7 +134,7 @@ def check_circuits(client: redis.Redis) -> int:
             client,
             reason=reason,
             open_since=timezone.localtime(since),
-            open_for=_duration(now - opened_at),
+            open_for=in_words(now - opened_at),
         )
     return sent
 
@@ -149,11 +150,3 @@ def run_due(client: redis.Redis) -> int | None:
     if not lease.acquire():
         return None
     return check_circuits(client)
-
-
-def _duration(seconds: float) -> str:
-    if seconds >= 86400:
-        return f"{seconds / 86400:.1f} day(s)"
-    if seconds >= 3600:
-        return f"{seconds / 3600:.1f} hour(s)"
-    return f"{max(1, round(seconds / 60))} minute(s)"

@@ -24,6 +24,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ..conf import settings
+from ..core.durations import in_words
 from ..core.outcome import Outcome
 from ..core.redact import printable
 from ..models import Listener
@@ -128,7 +129,7 @@ def count_failures(listener_id: int, count: int, outcome: Outcome, client: redis
     window = float(settings.DISABLE_AFTER or 0)
     if window > 0:
         since = now - datetime.timedelta(seconds=window)
-        reason = f"Every delivery failed for more than {_duration(window)}; last error: {outcome.error}"
+        reason = f"Every delivery failed for more than {in_words(window)}; last error: {outcome.error}"
         return disable(listener_id, reason, failing_before=since) is not None
     return False
 
@@ -149,11 +150,3 @@ def disable(listener_id: int, reason: str, failing_before: datetime.datetime | N
     logger.warning("durian: listener %s (%s) disabled: %s", listener.pk, listener.display_url, printable(reason))
     listener_disabled.send(sender=Listener, listener=listener, reason=reason)
     return listener
-
-
-def _duration(seconds: float) -> str:
-    if seconds >= 86400:
-        return f"{seconds / 86400:g} day(s)"
-    if seconds >= 3600:
-        return f"{seconds / 3600:g} hour(s)"
-    return f"{seconds:g} s"

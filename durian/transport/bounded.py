@@ -329,11 +329,7 @@ def reason(exc: BaseException, url: str, timeout: tuple[float, float]) -> str:
 
     The exception's own text (urllib3's pool and retry wording) is kept for staff as the detail.
     """
-    try:
-        parsed = parse_url(url)
-        where = f"{parsed.host}:{parsed.port or (443 if parsed.scheme == 'https' else 80)}"
-    except ValueError:
-        where = "the receiver"
+    where = _host_port(url, "the receiver")
     causes = _causes(exc)
 
     def found(*types: type[BaseException]) -> bool:
@@ -383,13 +379,18 @@ def _through_proxy(exc: BaseException) -> bool:
 _TUNNEL = re.compile(r"Tunnel connection failed: ([^'\")]*)")
 
 
+def _host_port(url: str, unknown: str) -> str:
+    """``host:port`` of ``url`` (the scheme's port when it names none), else ``unknown``."""
+    try:
+        parsed = parse_url(url)
+    except ValueError:
+        return unknown
+    return f"{parsed.host}:{parsed.port or (443 if parsed.scheme == 'https' else 80)}"
+
+
 def proxy_reason(exc: BaseException, proxy: str, url: str, timeout: tuple[float, float]) -> str:
     """A short reason for an attempt the proxy did not carry: "proxy refused: ..."."""
-    try:
-        parsed = parse_url(proxy)
-        where = f"{parsed.host}:{parsed.port or (443 if parsed.scheme == 'https' else 80)}"
-    except ValueError:
-        where = "the proxy"
+    where = _host_port(proxy, "the proxy")
     causes = _causes(exc)
     if any(isinstance(c, requests.exceptions.InvalidProxyURL) for c in causes):
         return "proxy refused: DURIAN_PROXY is not a valid proxy URL"
