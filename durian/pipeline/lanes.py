@@ -43,6 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import redis
+from django import db
 from dramatiq.rate_limits import BucketRateLimiter
 
 from ..conf import settings
@@ -197,6 +198,60 @@ class Lane:
             self.stop_until = 0.0
 
 
+# -- the settler: attempts of acknowledged messages ------------------------------------------------------
+
+
+class Settler:
+    """Settles, in batches on one thread of its own, the attempts whose message was acknowledged
+    before they ended (``policy.settle``: records, health, retries), then clears their in-flight
+    records. One thread, so a worker process holds one database connection for them, not one per
+    delivery thread (a worker's 125 delivery threads exhausted PostgreSQL's 100 connections)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.waiting: list[tuple[redis.Redis, Attempt, Outcome]] = []
+        self.settling = 0  # taken from ``waiting``, not settled yet
+        self.wake = threading.Event()
+        self.thread: threading.Thread | None = None
+
+    def add(self, client: redis.Redis, attempt: Attempt, outcome: Outcome) -> None:
+        with self.lock:
+            self.waiting.append((client, attempt, outcome))
+            if self.thread is None:
+                self.thread = threading.Thread(target=self._run, name="durian-settler", daemon=True)
+                self.thread.start()
+        self.wake.set()
+
+    def pending(self) -> int:
+        with self.lock:
+            return len(self.waiting) + self.settling
+
+    def _run(self) -> None:
+        while True:
+            self.wake.wait(1.0)
+            self.wake.clear()
+            with self.lock:
+                batch, self.waiting = self.waiting, []
+                self.settling = len(batch)
+            if not batch:
+                db.close_old_connections()  # idle: give the connection back (CONN_MAX_AGE)
+                continue
+            by_client: dict[int, tuple[redis.Redis, list[tuple[Attempt, Outcome]]]] = {}
+            for client, attempt, outcome in batch:
+                by_client.setdefault(id(client), (client, []))[1].append((attempt, outcome))
+            for client, made in by_client.values():
+                try:
+                    policy.settle(client, made)
+                except Exception:  # their in-flight records stay: the deliveries come back through them
+                    logger.exception("durian: could not settle %d delivery(ies)", len(made))
+                    continue
+                for attempt, _ in made:
+                    marks.settled(attempt.webhook_id)
+            with self.lock:
+                self.settling = 0
+            time.sleep(0.01)  # let a few more end: one batch, not one settle each
+
+
 # -- the engine: every lane of this process and its delivery threads -------------------------------------
 
 
@@ -213,6 +268,7 @@ class Engine:
         self.keeper: threading.Thread | None = None
         self.wake_keeper = threading.Event()
         self.closed: dict[int, circuit.Gate] = {}  # listener id -> a "closed" read of its circuit
+        self.settler = Settler()
 
     # -- the message's side --
 
@@ -436,13 +492,8 @@ class Engine:
             for kind in KINDS:
                 if lane.queued[kind]:
                     self.ready[kind].notify()
-        if late and outcome is not None:  # its message was acknowledged: settled here
-            try:
-                policy.settle(batch.client, [(job.attempt, outcome)])
-            except Exception:  # its in-flight record stays: the delivery comes back through it
-                logger.exception("durian: could not settle %s", job.attempt.webhook_id)
-            else:
-                marks.settled(job.attempt.webhook_id)
+        if late and outcome is not None:  # its message was acknowledged: the settler settles it
+            self.settler.add(batch.client, job.attempt, outcome)
         self._hold_leftovers(leftovers)
 
     def _hold_leftovers(self, leftovers: list[tuple[redis.Redis, list[tuple[Attempt, float]]]]) -> None:
@@ -585,11 +636,13 @@ class Engine:
             return sum(lane.in_flight for lane in self.lanes.values())
 
     def handed_on(self) -> int:
-        """Attempts of acknowledged messages still queued or on the wire in this process."""
+        """Attempts of acknowledged messages still queued, on the wire, or to settle in this process."""
         with self.lock:
-            return sum(
-                1 for lane in self.lanes.values() for q in lane.queued.values() for job in q if job.handed
-            ) + sum(lane.in_flight for lane in self.lanes.values())
+            return (
+                self.settler.pending()
+                + sum(1 for lane in self.lanes.values() for q in lane.queued.values() for job in q if job.handed)
+                + sum(lane.in_flight for lane in self.lanes.values())
+            )
 
 
 _engines: dict[int, Engine] = {}
