@@ -302,8 +302,9 @@ class Listener(models.Model):
 
     @property
     def masked_headers(self) -> dict[str, str]:
-        """The headers as they are shown after creation: each value ``***``."""
-        return {name: "***" for name in self.sealed_headers}
+        """The headers as they are shown after creation: each value ``***``, by name (PostgreSQL's
+        ``jsonb`` keeps no order, so every database shows the same one)."""
+        return {name: "***" for name in sorted(self.sealed_headers, key=str.lower)}
 
     @property
     def sealed_url(self) -> str:
