@@ -28,3 +28,8 @@ def running_worker(threads: int = 4) -> Iterator[dramatiq.Worker]:
     finally:
         worker.stop(timeout=10_000)
         broker.middleware[:] = [m for m in broker.middleware if getattr(m, "worker", None) is not worker]
+        # The delivery engine is per process: a test's lanes (a circuit seen open, slots held, attempts
+        # queued for a silent receiver) must not reach the next test's worker.
+        from durian.pipeline import lanes
+
+        lanes.engine().forget()

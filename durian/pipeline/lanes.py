@@ -631,6 +631,15 @@ class Engine:
                     name = f"durian-{kind}-{self.threads[kind]}"
                     threading.Thread(target=self._run, args=(kind,), name=name, daemon=True).start()
 
+    def forget(self) -> None:
+        """Forget every lane, what waits in them and the circuits read (a test's worker stopped:
+        the next one starts from a clean process state). Requests on the wire end as they would."""
+        with self.lock:
+            self.lanes.clear()
+            for kind in KINDS:
+                self.rotation[kind].clear()
+            self.closed.clear()
+
     def in_flight(self) -> int:
         with self.lock:
             return sum(lane.in_flight for lane in self.lanes.values())
