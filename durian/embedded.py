@@ -67,8 +67,23 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child
 
 
 def start_redis(port: int | None = None, directory: str | None = None, appendonly: bool = True) -> EmbeddedRedis:
-    """Start a ``redis-server`` on 127.0.0.1 and wait until it answers."""
-    port = port or free_port()
+    """Start a ``redis-server`` on 127.0.0.1 and wait until it answers.
+
+    Without a ``port`` it takes a free one, and another if that one was taken between the check
+    and the start (processes starting servers side by side, as test workers do).
+    """
+    if port is not None:
+        return _start_redis(port, directory, appendonly)
+    for attempt in range(3):
+        try:
+            return _start_redis(free_port(), directory, appendonly)
+        except RuntimeError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_redis(port: int, directory: str | None, appendonly: bool) -> EmbeddedRedis:
     directory = directory or tempfile.mkdtemp(prefix="durian-redis-")
     os.makedirs(directory, exist_ok=True)
     args = [
