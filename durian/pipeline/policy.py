@@ -102,13 +102,17 @@ def hold(client: redis.Redis, held: Sequence[tuple[Attempt, float]]) -> None:
     given back, counted as waiting, and queued again for when they may go (not an attempt)."""
     if not held:
         return
-    for attempt, _ in held:
-        end_lease(client, attempt, None)
+    leases = [(a.webhook_id, a.lease) for a, _ in held if a.lease is not None]
+    try:  # one round trip for the batch, not one per attempt
+        idempotency.release_many(client, leases)
+    except redis.RedisError as exc:  # they run out by themselves
+        logger.warning("durian: could not give back %d lease(s): %s", len(leases), exc)
     circuit.held(client, Counter(a.listener.id for a, _ in held))
     now = time.time()
     by_delay: dict[int, list[queue.Item]] = {}
     for attempt, until in held:
-        delay = max(100, int((until - now) * 1000))
+        # in steps of 100 ms, so that attempts held together are queued again in one batch
+        delay = max(100, -(-int((until - now) * 1000) // 100) * 100)
         by_delay.setdefault(delay, []).append({**attempt.context, "held": True})
     for delay, items in by_delay.items():
         patiently(lambda: queue.send(items, delay_ms=delay, retry=True), "queue held deliveries")  # noqa: B023

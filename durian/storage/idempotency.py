@@ -111,6 +111,15 @@ def release(client: redis.Redis, lease_key: str, token: str) -> None:
     client.eval(_RELEASE, 1, lease_key, token)
 
 
+def release_many(client: redis.Redis, leases: list[tuple[str, str]]) -> None:
+    """``release`` for many ``(webhook_id, token)`` leases, in one pipelined round trip."""
+    if leases:
+        pipe = client.pipeline(transaction=False)
+        for webhook_id, token in leases:
+            pipe.eval(_RELEASE, 1, key(webhook_id), token)
+        pipe.execute()
+
+
 def delivered(client: redis.Redis, webhook_id: str) -> bool:
     """Whether ``webhook_id`` is known to be delivered (within ``DURIAN_DEDUP_TTL``)."""
     value = client.get(key(webhook_id))
