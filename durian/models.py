@@ -338,6 +338,13 @@ class Listener(models.Model):
         self.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at", "updated_at"])
         return new
 
+    @property
+    def waits_for(self) -> tuple[str, ...]:
+        """Why this active listener's events are kept, in order, rather than attempted now; empty when
+        nothing holds them. Workers park them as for a paused listener (``durian.storage.parked``) and
+        queue them, oldest first, once nothing holds them any more. One place names the reasons."""
+        return ()
+
     def pause(self) -> None:
         """Stop delivering to this listener (it receives nothing) until ``enable()``; saves it."""
         self.state = self.State.PAUSED

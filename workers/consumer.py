@@ -56,7 +56,7 @@ def queue_due(client: redis.Redis) -> int:
 
 
 def release_parked(client: redis.Redis, batch: int = 500) -> int:
-    """Queue, oldest first, the events kept for listeners that are no longer paused."""
+    """Queue, oldest first, the events kept for listeners that are no longer paused or waiting."""
     snapshot = listener_cache.snapshots.get(client)
     moved = 0
     for listener_id in parked.listeners(client):
@@ -64,7 +64,7 @@ def release_parked(client: redis.Redis, batch: int = 500) -> int:
         if listener is None:
             parked.drop(client, listener_id)
             continue
-        if listener.state == "paused":
+        if listener.waiting:
             parked.expire(client, listener_id)
             continue
         while items := parked.peek(client, listener_id, batch):

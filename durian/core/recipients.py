@@ -53,10 +53,18 @@ class ListenerView:
     headers: Mapping[str, str] = field(default_factory=dict)
     #: The payload fields its body carries (empty: all); filters still see the whole payload.
     fields: tuple[str, ...] = ()
+    #: Why an active listener's events are kept for now rather than attempted, such as
+    #: ``("backfill",)`` or ``("validation",)`` (``Listener.waits_for``); empty: none.
+    waits_for: tuple[str, ...] = ()
 
     @property
     def active(self) -> bool:
         return self.state == "active"
+
+    @property
+    def waiting(self) -> bool:
+        """Its events are kept, in order, and attempted later: it is paused, or waits (``waits_for``)."""
+        return self.state == "paused" or bool(self.waits_for)
 
     @property
     def keeps_events(self) -> bool:
@@ -88,6 +96,7 @@ class ListenerView:
             retry_schedule=tuple(data["retry_schedule"]) if data.get("retry_schedule") else None,
             headers=dict(data.get("headers") or {}),
             fields=tuple(data.get("fields") or ()),
+            waits_for=tuple(data.get("waits_for") or ()),
         )
 
 

@@ -152,7 +152,7 @@ class OrderedLane:
                     "durian: listener %s is gone; dropping its %d ordered delivery(ies)", self.listener_id, dropped
                 )
                 return
-            if listener.state == "paused":
+            if listener.waiting:
                 self.expire()
                 ordered.later(self.client, self.listener_id, self.token, time.time() + PAUSED_RECHECK)
                 return
@@ -177,7 +177,7 @@ class OrderedLane:
                     self.pause = 0.0
                     break
                 listener = listener_cache.snapshots.get(self.client).by_id.get(self.listener_id)
-                if listener is None or listener.state == "paused":
+                if listener is None or listener.waiting:
                     break
 
     def expire(self) -> int:

@@ -53,6 +53,7 @@ def entry(listener: Listener) -> dict[str, Any]:
         "retry_schedule": listener.retry_schedule,
         "headers": listener.sealed_headers,
         "fields": list(listener.fields or []),
+        "waits_for": list(listener.waits_for),
     }
 
 
