@@ -86,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     def sample() -> None:
         pid = worker_pid()
         time.sleep(3.0)  # past the start: the burst is being drained
-        done = subprocess.run([pyspy, "record", "--gil", "-r", "250", "-d", str(args.seconds), "-f", "raw", "-o", raw,
+        done = subprocess.run([pyspy, "record", *(["--gil"] if not os.environ.get("BUDGET_ONCPU") else []), "-r", "250", "-d", str(args.seconds), "-f", "raw", "-o", raw,
                                "-p", str(pid)], capture_output=True, text=True, check=False)  # fmt: skip
         if done.returncode:
             print(f"py-spy failed: {done.stderr.strip()[-500:]}", file=sys.stderr)

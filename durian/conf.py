@@ -1,8 +1,8 @@
 """durian's settings, read at call time through one accessor.
 
 Every setting is named ``DURIAN_<NAME>`` in the Django settings module. ``durian.conf.settings.NAME``
-returns the project's value or the documented default below, at the moment it is asked for, so
-``override_settings`` and settings changed at run time take effect at once.
+returns the project's value or the documented default below when it is asked for, so
+``override_settings`` (and anything that sends Django's ``setting_changed``) takes effect at once.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import os
 from typing import Any
 
 from django.conf import settings as django_settings
+from django.core.signals import setting_changed
 
 #: Documented defaults. README.rst ("Settings") describes each one.
 DEFAULTS: dict[str, Any] = {
@@ -168,17 +169,47 @@ def redis_url() -> str:
 
 
 class Settings:
-    """Attribute access to ``DURIAN_*`` settings with their defaults, read on every access."""
+    """Attribute access to ``DURIAN_*`` settings with their defaults.
+
+    A value is read from the Django settings once and kept until a setting changes (Django's
+    ``setting_changed`` signal, sent by ``override_settings`` and pytest-django's ``settings``
+    fixture): the delivery path reads dozens of settings per delivery, and a missing Django setting
+    costs an exception each time. ``REDIS_URL`` follows the environment and is never kept.
+    """
 
     def __getattr__(self, name: str) -> Any:
+        try:
+            return _values[name]
+        except KeyError:
+            pass
         if name not in DEFAULTS:
             raise AttributeError(f"durian has no setting named {name!r}")
         if name == "REDIS_URL":
             return redis_url()
-        return getattr(django_settings, f"DURIAN_{name}", DEFAULTS[name])
+        seen = _changes[0]
+        value = getattr(django_settings, f"DURIAN_{name}", DEFAULTS[name])
+        if seen == _changes[0]:  # not changed while it was read: keep it
+            _values[name] = value
+        return value
 
 
 settings = Settings()
+_values: dict[str, Any] = {}
+_changes = [0]
+
+
+def changes() -> int:
+    """How many times settings changed in this process: values derived from settings and kept
+    (``durian.transport.bounded``'s vetted routes) are kept along with it and dropped when it moves."""
+    return _changes[0]
+
+
+def _forget(**kwargs: Any) -> None:
+    _changes[0] += 1
+    _values.clear()
+
+
+setting_changed.connect(_forget, dispatch_uid="durian.conf")
 
 
 #: The middleware durian's workers need, in order. ``DRAMATIQ_BROKER["MIDDLEWARE"]`` replaces

@@ -175,6 +175,16 @@ class Lane:
         # gives back what is above it as requests end)
         return self.in_flight < min(self.cap, len(self.tokens), self.slots.share)
 
+    def startable(self, kind: str, now: float) -> int:
+        """How many of its queued attempts of ``kind`` may start now: as many threads are woken."""
+        queued = len(self.queued[kind])
+        if not queued or not self.may_start(now):
+            return 0
+        if self.probe == "wanted":
+            return 1
+        room = self.cap if self.slots_down_until >= now else min(self.cap, len(self.tokens), self.slots.share)
+        return min(queued, max(0, room - self.in_flight))
+
     def wanted_slots(self) -> int:
         """Slots to take now: enough for what waits, up to the cap."""
         if self.stop_until > time.time():
@@ -304,7 +314,7 @@ class Engine:
             self._take_slots(lane)
         with self.lock:
             for kind in KINDS:
-                self.ready[kind].notify(sum(len(lane.queued[kind]) for lane in grow))
+                self.ready[kind].notify(sum(lane.startable(kind, now=time.monotonic()) for lane in grow))
         self._start_threads()
         return batch, held
 
@@ -489,9 +499,8 @@ class Engine:
                     batch.made.append((job.attempt, outcome))
                 batch.end(job, "done")
             leftovers = self._hold_jobs(held)
-            for kind in KINDS:
-                if lane.queued[kind]:
-                    self.ready[kind].notify()
+            # No one is woken here: this thread goes straight back to ``_next`` and takes the next
+            # attempt itself (waking another would cost a context switch per attempt).
         if late and outcome is not None:  # its message was acknowledged: the settler settles it
             self.settler.add(batch.client, job.attempt, outcome)
         self._hold_leftovers(leftovers)
@@ -541,9 +550,9 @@ class Engine:
         if tokens:
             with self.lock:
                 lane.tokens.extend(tokens)
+                now = time.monotonic()
                 for kind in KINDS:
-                    if lane.queued[kind]:
-                        self.ready[kind].notify(len(tokens))
+                    self.ready[kind].notify(min(len(tokens), lane.startable(kind, now)))
         elif wanted > 0:
             self.wake_keeper.set()
 

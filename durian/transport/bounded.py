@@ -34,10 +34,12 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3 import BaseHTTPResponse
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 from urllib3.util import parse_url
 
+from .. import conf
 from ..conf import settings
 from ..core.outcome import Answer
 from ..exceptions import RefusedURL
@@ -177,6 +179,8 @@ class VettedAdapter(HTTPAdapter):
     """
 
     _proxied = False
+    #: The destination ``route`` vetted for the request being routed (vetted here when ``None``).
+    vetted: ssrf.Target | None = None
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
@@ -200,11 +204,7 @@ class VettedAdapter(HTTPAdapter):
         if self._proxied:  # the proxy resolves and connects: refuse only literal non-public addresses
             ssrf.vet_host(host_params["scheme"], host_params["host"], host_params["port"], resolve_names=False)
             return host_params, pool_kwargs
-        try:
-            target = ssrf.vet_host(host_params["scheme"], host_params["host"], host_params["port"])
-        except ssrf.UnresolvableHost as exc:
-            raise requests.ConnectionError(str(exc), request=request) from None
-        assert target is not None
+        target = self.vetted or vet(host_params["scheme"], host_params["host"], host_params["port"])
         request.headers["Host"] = target.host_header
         if target.scheme == "https":
             pool_kwargs["server_hostname"] = target.host
@@ -245,6 +245,50 @@ def session() -> requests.Session:
     return s
 
 
+# -- routes: where an attempt's request goes -----------------------------------------------------
+
+
+def vet(scheme: str, host: str, port: int | None) -> ssrf.Target:
+    """``ssrf.vet_host``, with a name that does not resolve raised as ``requests.ConnectionError``."""
+    try:
+        target = ssrf.vet_host(scheme, host, port)
+    except ssrf.UnresolvableHost as exc:
+        raise requests.ConnectionError(str(exc)) from None
+    assert target is not None
+    return target
+
+
+def route(url: str, proxies: Mapping[str, str] | None, verify: bool | str) -> prepared.Route:
+    """This thread's route to ``url``, for one attempt.
+
+    Each attempt vets the destination (a name is resolved once per attempt, and the connection
+    goes to exactly the address vetted); the route to that address (its pool, its request line)
+    is built once and reused until a setting changes or the adapter closes the pool. Through a
+    proxy the proxy resolves names: only a literal address is vetted, when the route is built.
+    """
+    routes: dict[tuple[Any, ...], tuple[int, prepared.Route]] = _local.__dict__.setdefault("routes", {})
+    proxy = proxies.get("http") if proxies else None
+    vetted = None if proxy else vet(*prepared.destination(url))
+    key = (url, proxy, verify, vetted and vetted.connect_host)
+    changes = conf.changes()
+    found = routes.get(key)
+    if found is not None and found[0] == changes and found[1].usable:
+        return found[1]
+    s = session()
+    adapter = s.get_adapter(url)
+    if isinstance(adapter, VettedAdapter):
+        adapter.vetted = vetted
+    try:
+        made = prepared.route(s, url, proxies, verify)
+    finally:
+        if isinstance(adapter, VettedAdapter):
+            adapter.vetted = None
+    if len(routes) >= 1024:  # many destinations: start again rather than grow
+        routes.clear()
+    routes[key] = (changes, made)
+    return made
+
+
 # -- one bounded POST -------------------------------------------------------------------------
 
 
@@ -265,17 +309,15 @@ def post(url: str, body: bytes, headers: Mapping[str, str], total: float | None 
     _local.deadline = deadline
     watchdog.arm(deadline)
     try:
-        with prepared.send(session(), url, body, headers, timeout, proxies, settings.CA_BUNDLE or True) as r:
-            excerpt, truncated = _read_capped(r, deadline)
-            if proxy and r.status_code == 407:  # the proxy's answer, not the receiver's
-                return Answer(
-                    error=f"proxy refused: HTTP 407 {r.reason or ''}".strip(),
-                    detail=_unsecret(excerpt.decode("utf-8", "replace"), proxy),
-                    elapsed=time.monotonic() - started,
-                )
+        r = prepared.send(route(url, proxies, settings.CA_BUNDLE or True), body, headers, timeout)
+        excerpt, truncated = _read_capped(r, deadline)
+        if proxy and r.status == 407:  # the proxy's answer, not the receiver's
             return Answer(
-                r.status_code, r.reason or "", dict(r.headers), excerpt, truncated, elapsed=time.monotonic() - started
+                error=f"proxy refused: HTTP 407 {r.reason or ''}".strip(),
+                detail=_unsecret(excerpt.decode("utf-8", "replace"), proxy),
+                elapsed=time.monotonic() - started,
             )
+        return Answer(r.status, r.reason or "", dict(r.headers), excerpt, truncated, elapsed=time.monotonic() - started)
     except RefusedURL as exc:
         return Answer(error=f"Refused: {exc}", refused=True, elapsed=time.monotonic() - started)
     except (requests.RequestException, OSError) as exc:
@@ -423,21 +465,21 @@ def _unsecret(text: str, proxy: str) -> str:
     return text
 
 
-def _read_capped(response: requests.Response, deadline: Deadline) -> tuple[bytes, bool]:
+def _read_capped(response: BaseHTTPResponse, deadline: Deadline) -> tuple[bytes, bool]:
     """Up to ``RESPONSE_MAX_BYTES`` of the raw body; ``(excerpt, truncated)``.
 
     ``truncated`` is true when the body was cut at the cap or the deadline, and the connection
-    is then closed rather than reused.
+    is then closed rather than reused; otherwise it goes back to the pool.
     """
     cap = max(0, int(settings.RESPONSE_MAX_BYTES))
     keep = max(0, int(settings.RESPONSE_EXCERPT_BYTES))
-    raw = response.raw
     excerpt = bytearray()
     seen = 0
     try:
         while seen <= cap and not deadline.expired:
-            chunk = raw.read1(min(65536, cap + 1 - seen) or 1, decode_content=False)
+            chunk = response.read1(min(65536, cap + 1 - seen) or 1, decode_content=False)
             if not chunk:
+                response.release_conn()
                 return bytes(excerpt), deadline.expired
             seen += len(chunk)
             if len(excerpt) < keep:
@@ -445,4 +487,5 @@ def _read_capped(response: requests.Response, deadline: Deadline) -> tuple[bytes
     except Exception:  # cut by the deadline, or the receiver hung up: keep what we have
         pass
     response.close()
+    response.release_conn()
     return bytes(excerpt), True
