@@ -19,14 +19,15 @@ from requests.models import PreparedRequest
 
 
 @functools.lru_cache(maxsize=4096)
-def _prepared(url: str) -> PreparedRequest:
-    """A POST to ``url`` as ``requests`` prepares it (URL checked and normalised, auth from userinfo)."""
-    return requests.Request("POST", url).prepare()
+def _prepared(url: str, method: str = "POST") -> PreparedRequest:
+    """A request to ``url`` as ``requests`` prepares it (URL checked and normalised, auth from userinfo)."""
+    return requests.Request(method, url).prepare()
 
 
-def prepare(url: str, body: bytes, headers: Mapping[str, str]) -> PreparedRequest:
-    """A prepared POST of ``body`` with ``headers`` to ``url``; raises like ``requests`` for a bad URL."""
-    template = _prepared(url)
+def prepare(url: str, body: bytes, headers: Mapping[str, str], method: str = "POST") -> PreparedRequest:
+    """A prepared POST (or ``method``) of ``body`` with ``headers`` to ``url``; raises like ``requests``
+    for a bad URL."""
+    template = _prepared(url, method)
     p = PreparedRequest()
     p.method = template.method
     p.url = template.url
@@ -46,8 +47,10 @@ def send(
     timeout: tuple[float, float],
     proxies: Mapping[str, str] | None = None,
     verify: bool | str | None = None,
+    method: str = "POST",
 ) -> requests.Response:
-    """POST once through ``session``'s adapter for ``url``; the body is left to stream.
+    """POST (or ``method``, such as ``OPTIONS``) once through ``session``'s adapter for ``url``; the
+    body is left to stream.
 
     Behaves as ``session.post(url, data=body, headers=headers, timeout=timeout,
     allow_redirects=False, stream=True, proxies=proxies, verify=verify)`` for a session without
@@ -55,7 +58,7 @@ def send(
     ``requests.RequestException`` the same way. ``proxies`` (``{"http": url, "https": url}``) sends
     through a forward proxy: ``http://`` targets in absolute form, ``https://`` ones through CONNECT.
     """
-    request = prepare(url, body, headers)
+    request = prepare(url, body, headers, method)
     adapter = session.get_adapter(request.url)
     return adapter.send(
         request,
