@@ -100,6 +100,7 @@ class Receiver:
         #: Validation handshakes (``OPTIONS``) it got; answered with ``allowed_origin`` (``allow_origin``).
         self.handshakes: list[Request] = []
         self.allowed_origin: str | None = None
+        self.handshake_status = 200
         self.default = Response()
         self._script: deque[Response] = deque()
         self._cond = threading.Condition()
@@ -141,12 +142,12 @@ class Receiver:
             def do_OPTIONS(self) -> None:  # noqa: N802
                 """The CloudEvents validation handshake: 200, with ``WebHook-Allowed-Origin`` when allowed."""
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                req = Request(self.command, self.path, headers, b"", status=200, peer=tuple(self.client_address[:2]))
-                allowed = receiver.allowed_origin
+                status, allowed = receiver.handshake_status, receiver.allowed_origin
+                req = Request(self.command, self.path, headers, b"", status=status, peer=tuple(self.client_address[:2]))
                 with receiver._cond:
                     receiver.handshakes.append(req)
                     receiver._cond.notify_all()
-                self.send_response(200)
+                self.send_response(status)
                 if allowed is not None:
                     self.send_header("WebHook-Allowed-Origin", allowed)
                 self.send_header("Allow", "POST, OPTIONS")
@@ -191,10 +192,10 @@ class Receiver:
         for _ in range(times):
             self._script.append(Response(status, body, headers or {}, delay))
 
-    def allow_origin(self, origin: str | None = "*") -> None:
-        """Agree to validation handshakes from ``origin`` (or ``*``: any) from now on; ``None``: answer
-        them 200 without ``WebHook-Allowed-Origin`` (not agreeing), as before any call."""
-        self.allowed_origin = origin
+    def allow_origin(self, origin: str | None = "*", status: int = 200) -> None:
+        """Answer validation handshakes with ``status`` and ``WebHook-Allowed-Origin: <origin>`` (``*``:
+        any) from now on; ``None``: without that header (not agreeing), as before any call."""
+        self.allowed_origin, self.handshake_status = origin, status
 
     def wait_for_handshakes(self, count: int, timeout: float = 30.0) -> list[Request]:
         """Wait until ``count`` validation handshakes have arrived."""

@@ -1,0 +1,176 @@
+"""Endpoint validation (``DURIAN_VERIFY_ENDPOINTS``): the CloudEvents webhook abuse-protection handshake.
+
+A listener whose URL has not agreed to get webhooks (``OPTIONS`` with ``WebHook-Request-Origin``,
+answered with ``WebHook-Allowed-Origin``) gets no events; they are kept, and delivered once it agrees.
+Real receivers, a real worker, a real forward proxy.
+"""
+
+import pytest
+
+from durian.models import Listener
+from durian.pipeline import validation
+from durian.storage import parked
+from durian.testing import FixedResolver, Receiver
+from durian.transport.handshake import webhook_origin
+from example_project.people.hooks import PersonHook
+from example_project.people.models import Person
+
+from .proxy import ForwardProxy, port_of
+from .waiting import wait_until
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ORIGIN = "webhooks.durian.test"
+
+
+@pytest.fixture
+def verifying(settings):
+    """Validation on, with a named origin, and quick rounds: the sweep every 0.1 s, a retry 0.2 s after a refusal."""
+    settings.DURIAN_VERIFY_ENDPOINTS = True
+    settings.DURIAN_WEBHOOK_ORIGIN = ORIGIN
+    settings.DURIAN_SWEEP_INTERVAL = 0.1
+    settings.DURIAN_VERIFY_SCHEDULE = [0.2]
+    return settings
+
+
+def names_of(receiver: Receiver) -> list[str]:
+    return [body["name"] for body in receiver.bodies()]
+
+
+@pytest.mark.parametrize("ordered", [False, True], ids=["unordered", "ordered"])
+def test_an_endpoint_that_does_not_answer_the_handshake_gets_no_events_and_gets_them_once_it_answers(
+    verifying, worker, receiver, ordered
+):
+    listener = PersonHook().listener(url=receiver.url, ordered=ordered).save()
+    for name in ("Ann", "Bob", "Cid"):
+        Person.objects.create(name=name)
+
+    receiver.wait_for_handshakes(3)  # asked at once, then again on its schedule: refused each time
+    assert receiver.requests == [], "an endpoint that never agreed got an event"
+    listener.refresh_from_db()
+    assert listener.validation_state == "failed"
+    assert "WebHook-Allowed-Origin" in listener.validation_error
+    assert listener.waits_for == ("validation",)
+
+    receiver.allow_origin("*")
+
+    receiver.wait_for(3)
+    got = names_of(receiver)
+    assert (got if ordered else sorted(got)) == ["Ann", "Bob", "Cid"]  # none lost; an ordered listener's in order
+    listener.refresh_from_db()
+    assert listener.validation_state == "validated" and listener.waits_for == ()
+    Person.objects.create(name="Dee")  # from now on, delivered as it comes
+    receiver.wait_for(4)
+    assert names_of(receiver)[3] == "Dee"
+    assert len({r.headers["webhook-id"] for r in receiver.requests}) == 4  # nothing twice
+
+
+def test_the_handshake_names_the_sites_origin_and_the_exact_origin_is_accepted(verifying, redis_client, receiver):
+    listener = PersonHook().listener(url=receiver.url, rate_limit=2).save()
+    receiver.allow_origin(ORIGIN)
+
+    result = validation.run(listener.pk)
+
+    assert result is not None and result.ok
+    (asked,) = receiver.handshakes
+    assert asked.method == "OPTIONS" and asked.path == "/hook"
+    assert asked.headers["webhook-request-origin"] == ORIGIN
+    assert asked.headers["webhook-request-rate"] == "120"  # 2 per second, said per minute
+    listener.refresh_from_db()
+    assert listener.validation_state == "validated" and listener.validation_error == ""
+
+
+def test_an_endpoint_that_allows_another_origin_is_refused(verifying, redis_client, receiver):
+    listener = PersonHook().listener(url=receiver.url).save()
+    receiver.allow_origin("someone-else.test")
+
+    result = validation.run(listener.pk)
+
+    assert result is not None and not result.ok
+    listener.refresh_from_db()
+    assert listener.validation_state == "failed"
+    assert listener.validation_error == f"the endpoint allows origin 'someone-else.test', not '{ORIGIN}'"
+    assert listener.validation_next_at is not None  # tried again on its schedule
+    assert listener.waits_for == ("validation",)
+
+
+def test_an_endpoint_that_answers_with_an_error_is_refused_with_its_status(verifying, redis_client, receiver):
+    listener = PersonHook().listener(url=receiver.url).save()
+    receiver.allow_origin("*", status=404)
+    result = validation.run(listener.pk)
+    assert result is not None and not result.ok
+    assert result.error == "the endpoint answered the validation request with HTTP 404, not 2xx"
+
+
+def test_the_origin_defaults_to_the_host_of_the_cloudevents_source(settings):
+    settings.DURIAN_CLOUDEVENTS_SOURCE = "https://events.shop.test/webhooks"
+    assert webhook_origin() == "events.shop.test"
+    settings.DURIAN_WEBHOOK_ORIGIN = "hooks.shop.test"
+    assert webhook_origin() == "hooks.shop.test"
+
+
+def test_a_new_url_is_validated_again_and_gets_nothing_until_it_answers(verifying, worker, receiver):
+    receiver.allow_origin("*")
+    listener = PersonHook().listener(url=receiver.url).save()
+    wait_until(lambda: Listener.objects.get(pk=listener.pk).validation_state == "validated", what="validation")
+    Person.objects.create(name="Ann")
+    receiver.wait_for(1)
+
+    with Receiver() as moved:
+        listener.url = moved.url
+        listener.save()
+        assert listener.validation_state == "pending"
+        Person.objects.create(name="Bob")
+        moved.wait_for_handshakes(2)
+        assert moved.requests == [] and names_of(receiver) == ["Ann"]  # not to the new URL, nor the old one
+
+        moved.allow_origin(ORIGIN)
+
+        moved.wait_for(1)
+        assert names_of(moved) == ["Bob"]
+    assert names_of(receiver) == ["Ann"]
+
+
+def test_switching_validation_on_holds_listeners_cached_before_it(settings, worker, receiver, redis_client):
+    """The cache entry was built with validation off: the worker still decides with the setting as it is now."""
+    settings.DURIAN_SWEEP_INTERVAL = 0.1
+    listener = PersonHook().listener(url=receiver.url).save()
+    Person.objects.create(name="Ann")
+    receiver.wait_for(1)
+    assert receiver.handshakes == []  # validation off: no handshake, delivered at once
+
+    settings.DURIAN_VERIFY_ENDPOINTS = True
+    settings.DURIAN_VERIFY_SCHEDULE = [0.2]
+    Person.objects.create(name="Bob")
+    receiver.wait_for_handshakes(1)
+    wait_until(lambda: parked.count(redis_client, listener.pk) == 1, what="Bob's event kept")
+    assert names_of(receiver) == ["Ann"]
+
+    receiver.allow_origin("*")
+    receiver.wait_for(2)
+    assert names_of(receiver) == ["Ann", "Bob"]
+
+
+def test_the_handshake_goes_through_the_egress_proxy(verifying, redis_client, receiver):
+    verifying.DURIAN_RESOLVER = FixedResolver({"plain.test": ["127.0.0.1"]})
+    url = f"http://plain.test:{port_of(receiver)}/hook"
+    with ForwardProxy(names={"plain.test": "127.0.0.1"}) as proxy:
+        verifying.DURIAN_PROXY = proxy.url()
+        listener = PersonHook().listener(url=url).save()
+        receiver.allow_origin("*")
+
+        result = validation.run(listener.pk)
+
+        assert result is not None and result.ok
+        assert proxy.seen == [("OPTIONS", url)]
+        assert receiver.handshakes[0].headers["webhook-request-origin"] == ORIGIN
+
+
+def test_a_handshake_to_a_refused_address_is_not_sent(verifying, redis_client, receiver):
+    listener = PersonHook().listener(url=receiver.url).save()
+    verifying.DURIAN_ALLOWED_NETWORKS = []  # loopback is no longer a destination
+
+    result = validation.run(listener.pk)
+
+    assert result is not None and not result.ok and result.error.startswith("Refused")
+    assert receiver.handshakes == []
