@@ -89,7 +89,9 @@ def test_an_endpoint_that_allows_another_origin_is_refused(verifying, redis_clie
     assert result is not None and not result.ok
     listener.refresh_from_db()
     assert listener.validation_state == "failed"
-    assert listener.validation_error == f"the endpoint allows origin 'someone-else.test', not '{ORIGIN}'"
+    assert listener.validation_error == (
+        f"HTTP 200 with WebHook-Allowed-Origin 'someone-else.test': the endpoint must allow '{ORIGIN}' or '*'"
+    )
     assert listener.validation_next_at is not None  # tried again on its schedule
     assert listener.waits_for == ("validation",)
 
@@ -99,7 +101,7 @@ def test_an_endpoint_that_answers_with_an_error_is_refused_with_its_status(verif
     receiver.allow_origin("*", status=404)
     result = validation.run(listener.pk)
     assert result is not None and not result.ok
-    assert result.error == "the endpoint answered the validation request with HTTP 404, not 2xx"
+    assert result.error == "HTTP 404: the endpoint must answer the validation request (OPTIONS) with 2xx"
 
 
 def test_the_origin_defaults_to_the_host_of_the_cloudevents_source(settings):

@@ -37,9 +37,11 @@ def documented(
     conflict: bool = False,
     throttled: bool = False,
     unavailable: bool = False,
+    refused: str = "",
     **options: Any,
 ) -> Any:
-    """``extend_schema`` with the successful responses ``ok`` and every error the API answers."""
+    """``extend_schema`` with the successful responses ``ok`` and every error the API answers
+    (``refused``: why a 400 with a ``detail`` is answered)."""
     errors: dict[int, Any] = {
         401: OpenApiResponse(Detail, description="No credentials, or a wrong token."),
         403: OpenApiResponse(Detail, description="The user lacks the listener permission."),
@@ -47,6 +49,8 @@ def documented(
     }
     if invalid:
         errors[400] = INVALID
+    if refused:
+        errors[400] = OpenApiResponse(Detail, description=refused)
     if throttled:
         errors[429] = OpenApiResponse(
             Detail,

@@ -25,6 +25,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ..conf import settings
 from ..core import match
 from ..core.schema import body_schema as schema_of_body
 from ..models import DeadLetter, Listener
@@ -33,6 +34,7 @@ from ..registry import hooks
 from ..storage import metrics
 from ..storage.connection import get_redis
 from ..web import access, disclosure, throttle
+from ..web.actions import VALIDATION_OFF, validate_now
 from ..web.replay import replay_listener
 from ..web.sample import send_test_event
 from .schema import documented
@@ -213,6 +215,24 @@ class ListenerViewSet(
             "payload": event.payload,
         }
         return Response(TestResultSerializer(result, context=self._shown(listener)).data)
+
+    @documented(
+        {200: ListenerSerializer},
+        throttled=True,
+        refused="Endpoint validation is off on this site (DURIAN_VERIFY_ENDPOINTS).",
+        request=None,
+        parameters=[LISTENER_ID],
+    )
+    @action(detail=True, methods=["post"], url_path="validate")
+    def validate_endpoint(self, request: Request, pk: str) -> Response:
+        """Validate the listener's endpoint now (the CloudEvents handshake: ``OPTIONS`` with
+        ``WebHook-Request-Origin``); answers the listener, whose ``validation`` says how it went."""
+        listener = self.get_object()
+        if not settings.VERIFY_ENDPOINTS:
+            return Response({"detail": VALIDATION_OFF}, status=status.HTTP_400_BAD_REQUEST)
+        self._throttle(request)
+        listener = validate_now(listener)
+        return Response(ListenerSerializer(listener, context=self.get_serializer_context()).data)
 
     @documented({200: DeliverySerializer(many=True)}, parameters=[LISTENER_ID])
     @action(detail=True, methods=["get"], pagination_class=Page)

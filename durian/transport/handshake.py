@@ -78,13 +78,14 @@ def handshake(
         return Handshake(False, answer.error or "no answer", elapsed=answer.elapsed, detail=answer.detail)
     status = answer.status
     allowed = next((v for k, v in answer.headers.items() if k.lower() == ALLOWED_ORIGIN.lower()), None)
+    # Each reason starts with the status: what a client may see of an internal receiver (durian.web.disclosure).
     if not 200 <= status < 300:
-        error = f"the endpoint answered the validation request with HTTP {status}, not 2xx"
+        error = f"HTTP {status}: the endpoint must answer the validation request (OPTIONS) with 2xx"
     elif allowed is None:
-        error = f"the endpoint's answer carries no {ALLOWED_ORIGIN} header (it must name {origin!r} or '*')"
+        error = f"HTTP {status} without {ALLOWED_ORIGIN}: the endpoint must answer with {origin!r} or '*' in it"
     elif allowed.strip() != "*" and allowed.strip().lower() != origin.lower():
         shown = printable(allowed.strip()[:100])
-        error = f"the endpoint allows origin {shown!r}, not {origin!r}"
+        error = f"HTTP {status} with {ALLOWED_ORIGIN} {shown!r}: the endpoint must allow {origin!r} or '*'"
     else:
         return Handshake(True, status_code=status, elapsed=answer.elapsed)
     return Handshake(False, error, status_code=status, elapsed=answer.elapsed)

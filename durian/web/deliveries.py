@@ -23,7 +23,7 @@ PER_PAGE = 25
 @login_required
 def delivery_list(request: HttpRequest, pk: int) -> HttpResponse:
     listener = access.listener(request.user, pk, "view")
-    with_health([listener])  # the same badge and figures as on the list
+    with_health([listener], request.user)  # the same badge and figures as on the list
     deliveries = Paginator(listener.deliveries.order_by("-created_at", "-id"), PER_PAGE)
     letters = Paginator(listener.dead_letters.order_by("-created_at", "-id"), PER_PAGE)
     delivery_page = deliveries.get_page(request.GET.get("page"))
