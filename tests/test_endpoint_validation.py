@@ -6,9 +6,13 @@ Real receivers, a real worker, a real forward proxy.
 """
 
 import pytest
+from django.contrib.auth.models import User
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
-from durian.models import Listener
+from durian.models import DeadLetter, Listener
 from durian.pipeline import validation
+from durian.registry import hooks
 from durian.storage import parked
 from durian.testing import FixedResolver, Receiver
 from durian.transport.handshake import webhook_origin
@@ -16,6 +20,7 @@ from example_project.people.hooks import PersonHook
 from example_project.people.models import Person
 
 from .proxy import ForwardProxy, port_of
+from .test_delivery import LocalPersonHook
 from .waiting import wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -176,3 +181,33 @@ def test_a_handshake_to_a_refused_address_is_not_sent(verifying, redis_client, r
 
     assert result is not None and not result.ok and result.error.startswith("Refused")
     assert receiver.handshakes == []
+
+
+def test_a_local_hook_sends_nothing_to_an_endpoint_not_validated_and_keeps_the_event_as_a_dead_letter(
+    verifying, redis_client, receiver
+):
+    hooks.register(LocalPersonHook)
+    try:
+        hooks["person-local"].listener(url=receiver.url).save()
+        Person.objects.create(name="Joe")
+    finally:
+        hooks.unregister(LocalPersonHook)
+    assert receiver.requests == []
+    letter = DeadLetter.objects.get()
+    assert (letter.payload["name"], letter.last_error) == ("Joe", "The listener's endpoint is not validated yet.")
+
+
+def test_no_test_event_goes_to_an_endpoint_not_validated(verifying, redis_client, receiver):
+    staff = User.objects.create_user("staff", is_staff=True, is_superuser=True)
+    listener = PersonHook().listener(url=receiver.url, owner=staff).save()
+    api = APIClient()
+    api.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=staff).key}")
+
+    answer = api.post(f"/api/webhooks/listeners/{listener.pk}/test/")
+
+    assert answer.status_code == 400
+    assert "endpoint is not validated yet" in answer.json()["detail"]
+    assert receiver.requests == [] and receiver.handshakes == []
+    receiver.allow_origin("*")
+    assert api.post(f"/api/webhooks/listeners/{listener.pk}/validate/").json()["validation"]["state"] == "validated"
+    assert api.post(f"/api/webhooks/listeners/{listener.pk}/test/").json()["ok"] is True

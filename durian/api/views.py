@@ -27,6 +27,7 @@ from rest_framework.views import APIView
 
 from ..conf import settings
 from ..core import match
+from ..core.recipients import awaits_validation
 from ..core.schema import body_schema as schema_of_body
 from ..models import DeadLetter, Listener
 from ..pipeline.resend import resend
@@ -34,7 +35,7 @@ from ..registry import hooks
 from ..storage import metrics
 from ..storage.connection import get_redis
 from ..web import access, disclosure, throttle
-from ..web.actions import VALIDATION_OFF, validate_now
+from ..web.actions import VALIDATION_OFF, unvalidated, validate_now
 from ..web.replay import replay_listener
 from ..web.sample import send_test_event
 from .schema import documented
@@ -197,13 +198,21 @@ class ListenerViewSet(
             raise Http404("This listener's event is no longer offered.")
         return Response(schema_of_body(hook.schema(), listener.payload_format, listener.fields))
 
-    @documented({200: TestResultSerializer}, throttled=True, request=None, parameters=[LISTENER_ID])
+    @documented(
+        {200: TestResultSerializer},
+        throttled=True,
+        refused="The listener's endpoint is not validated yet (DURIAN_VERIFY_ENDPOINTS): nothing is sent to it.",
+        request=None,
+        parameters=[LISTENER_ID],
+    )
     @action(detail=True, methods=["post"])
     def test(self, request: Request, pk: str) -> Response:
         """POST a signed sample event now; neither recorded nor counted in health."""
         listener = self.get_object()
         if listener.hook not in hooks:
             raise Http404("This listener's event is no longer offered.")
+        if awaits_validation(listener.url_validated):
+            return Response({"detail": unvalidated(listener)}, status=status.HTTP_400_BAD_REQUEST)
         self._throttle(request)
         event, outcome = send_test_event(listener)
         result = {

@@ -13,6 +13,7 @@ from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST
 
 from ..conf import settings
+from ..core.recipients import awaits_validation
 from ..models import Listener
 from ..pipeline import validation
 from ..registry import hooks
@@ -59,6 +60,9 @@ def send_test(request: HttpRequest, pk: int) -> HttpResponse:
             request, f"Listener {listener.pk}'s event no longer exists on this site: nothing was sent.", messages.ERROR
         )
         return redirect("durian:listener-list")
+    if awaits_validation(listener.url_validated):
+        tell(request, unvalidated(listener), messages.ERROR)
+        return redirect("durian:listener-list")
     if not throttle.allow(request.user):
         tell(request, throttle.TOO_MANY, messages.ERROR)
         return redirect("durian:listener-list")
@@ -78,6 +82,14 @@ def send_test(request: HttpRequest, pk: int) -> HttpResponse:
 
 #: What the pages and the API answer when endpoint validation is off.
 VALIDATION_OFF = "Endpoint validation is off on this site (DURIAN_VERIFY_ENDPOINTS): every listener gets its events."
+
+
+def unvalidated(listener: Listener) -> str:
+    """Why nothing is sent to ``listener``'s endpoint now, not even a test event."""
+    return (
+        f"Listener {listener.pk}'s endpoint is not validated yet: nothing is sent to it, not even a test event, "
+        "until it answers the validation request. Validate it first."
+    )
 
 
 def validate_now(listener: Listener) -> Listener:
