@@ -1,10 +1,15 @@
 """Endpoint validation (``DURIAN_VERIFY_ENDPOINTS``): each listener's validation state.
 
-Existing listeners start unvalidated (``validated_at`` empty): with the setting on, the workers
-validate them on their next sweep, and keep their events until then.
+Existing listeners start unvalidated (``validated_at`` empty) and due: with the setting on, the
+workers validate them on their next sweeps, and keep their events until then.
 """
 
 from django.db import migrations, models
+from django.db.models.functions import Now
+
+
+def due_now(apps, schema_editor):
+    apps.get_model("durian", "Listener").objects.update(validation_next_at=Now())
 
 
 class Migration(migrations.Migration):
@@ -45,4 +50,5 @@ class Migration(migrations.Migration):
                 blank=True, db_index=True, editable=False, null=True, verbose_name="next validation attempt"
             ),
         ),
+        migrations.RunPython(due_now, migrations.RunPython.noop, elidable=True),
     ]

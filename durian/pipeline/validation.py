@@ -64,10 +64,10 @@ def next_delay(attempts: int) -> float:
 
 
 def due(now: datetime.datetime | None = None, limit: int = BATCH) -> list[int]:
-    """Active listeners not validated whose next attempt is due, oldest due first."""
+    """Active listeners not validated whose next attempt is due, oldest due first (a validated
+    listener has no next attempt: the query reads the index on ``validation_next_at`` only)."""
     now = now or timezone.now()
-    pending = Listener.objects.filter(state=Listener.State.ACTIVE, validated_at__isnull=True)
-    ready = pending.filter(Q(validation_next_at__lte=now) | Q(validation_next_at__isnull=True))
+    ready = Listener.objects.filter(validation_next_at__lte=now, state=Listener.State.ACTIVE, validated_at__isnull=True)
     return list(ready.order_by("validation_next_at", "id").values_list("id", flat=True)[:limit])
 
 
