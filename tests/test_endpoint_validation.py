@@ -10,6 +10,7 @@ from django.contrib.auth.models import User
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from durian.checks import check_settings
 from durian.models import DeadLetter, Listener
 from durian.pipeline import validation
 from durian.registry import hooks
@@ -211,3 +212,16 @@ def test_no_test_event_goes_to_an_endpoint_not_validated(verifying, redis_client
     receiver.allow_origin("*")
     assert api.post(f"/api/webhooks/listeners/{listener.pk}/validate/").json()["validation"]["state"] == "validated"
     assert api.post(f"/api/webhooks/listeners/{listener.pk}/test/").json()["ok"] is True
+
+
+def test_a_malformed_schedule_or_origin_is_reported_by_manage_py_check(settings):
+    settings.DURIAN_VERIFY_SCHEDULE = []
+    settings.DURIAN_WEBHOOK_ORIGIN = "https://shop.test/"
+    found = {e.id: e.msg for e in check_settings()}
+    assert (
+        found["durian.E015"] == "DURIAN_VERIFY_SCHEDULE must be a non-empty list of positive delays in seconds, got []."
+    )
+    assert found["durian.E016"].startswith("DURIAN_WEBHOOK_ORIGIN must be a DNS name")
+    settings.DURIAN_VERIFY_SCHEDULE = [60, 3600]
+    settings.DURIAN_WEBHOOK_ORIGIN = "shop.test"
+    assert not {"durian.E015", "durian.E016"} & {e.id for e in check_settings()}

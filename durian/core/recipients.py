@@ -74,10 +74,11 @@ class ListenerView:
 
     @property
     def awaiting_validation(self) -> bool:
-        """Its URL is not validated while ``DURIAN_VERIFY_ENDPOINTS`` is on. Read at each look, not
+        """It is active and its URL is not validated while ``DURIAN_VERIFY_ENDPOINTS`` is on (a paused
+        listener waits anyway; a disabled one's events become dead letters). Read at each look, not
         cached: switching the setting on holds every unvalidated listener at once, whatever the cache
         entry was built under, and switching it off releases them."""
-        return awaits_validation(self.validated)
+        return self.state == "active" and awaits_validation(self.validated)
 
     @property
     def waiting(self) -> bool:
