@@ -15,6 +15,7 @@ from durian.models import DeadLetter, Listener
 from durian.pipeline import validation
 from durian.registry import hooks
 from durian.storage import parked
+from durian.storage.lease import Lease
 from durian.testing import FixedResolver, Receiver
 from durian.transport.handshake import webhook_origin
 from example_project.people.hooks import PersonHook
@@ -225,3 +226,16 @@ def test_a_malformed_schedule_or_origin_is_reported_by_manage_py_check(settings)
     settings.DURIAN_VERIFY_SCHEDULE = [60, 3600]
     settings.DURIAN_WEBHOOK_ORIGIN = "shop.test"
     assert not {"durian.E015", "durian.E016"} & {e.id for e in check_settings()}
+
+
+def test_a_listener_being_validated_by_another_process_is_not_asked_twice(verifying, redis_client, receiver):
+    listener = PersonHook().listener(url=receiver.url).save()
+    other = Lease(redis_client, f"validation:{listener.pk}")
+    assert other.acquire()
+
+    assert validation.run(listener.pk) is None
+    assert receiver.handshakes == []
+
+    other.release()
+    assert validation.run(listener.pk) is not None
+    assert len(receiver.handshakes) == 1

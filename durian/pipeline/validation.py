@@ -133,15 +133,13 @@ def run(
 
     ``total`` bounds the handshake (seconds; ``DURIAN_TOTAL_TIMEOUT`` at most).
     """
-    lease = Lease(client or get_redis("worker"), f"validation:{listener_id}", int(claim_seconds() * 1000))
+    lease: Lease | None = Lease(client or get_redis("worker"), f"validation:{listener_id}", int(claim_seconds() * 1000))
     try:
-        held = lease.acquire()
+        if not lease.acquire():
+            return None
     except redis.RedisError as exc:  # the lease only spares a double handshake: go on without it
         logger.warning("durian: validating listener %s without its lease (%s)", listener_id, exc)
-        held = True
-        lease = None  # type: ignore[assignment]
-    if not held:
-        return None
+        lease = None
     try:
         listener = Listener.objects.filter(pk=listener_id).first()
         if listener is None or (listener.url_validated and not force):
