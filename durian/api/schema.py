@@ -9,6 +9,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 
 from .. import __version__
+from ..models import Listener
 
 #: What the OpenAPI document says about itself (drf-spectacular's ``TITLE``, ``VERSION``, ``DESCRIPTION``).
 DOCUMENT: dict[str, Any] = {
@@ -18,6 +19,11 @@ DOCUMENT: dict[str, Any] = {
         "Webhooks for Django (django-durian): the event catalog, listeners with filters, their "
         "deliveries and dead letters. Authenticate with `Authorization: Token <key>`."
     ),
+    # Two fields are named ``state`` (a listener's, and its endpoint validation's): name both enums.
+    "ENUM_NAME_OVERRIDES": {
+        "StateEnum": Listener.State.values,
+        "ValidationStateEnum": ["pending", "failed", "validated"],
+    },
 }
 
 

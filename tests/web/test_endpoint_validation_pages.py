@@ -129,3 +129,16 @@ def test_a_new_url_through_the_api_is_validated_again(verifying, alice, listener
     assert moved["validation"]["state"] == "pending" and moved["validation"]["attempts"] == 0
     described = api.patch(f"{API}/listeners/{listener.pk}/", {"description": "same URL"}, format="json").json()
     assert described["validation"]["state"] == "pending"
+
+
+def test_the_openapi_schema_has_the_validate_action_and_the_read_only_validation(alice):
+    schema = token_client(alice).get(f"{API}/schema/?format=json").json()
+
+    action = schema["paths"]["/api/webhooks/listeners/{id}/validate/"]["post"]
+    assert {"200", "400", "404", "429"} <= set(action["responses"])
+    assert "DURIAN_VERIFY_ENDPOINTS" in action["responses"]["400"]["description"]
+    validation = schema["components"]["schemas"]["Listener"]["properties"]["validation"]
+    assert validation["readOnly"] is True
+    states = schema["components"]["schemas"]["ValidationStateEnum"]["enum"]
+    assert states == ["pending", "failed", "validated"]
+    assert schema["components"]["schemas"]["StateEnum"]["enum"] == ["active", "paused", "disabled"]
