@@ -112,6 +112,8 @@ ACTIONS: dict[str, access.Action] = {
     "destroy": "delete",
 }
 
+#: The 400 of a request that would send to an endpoint not validated yet.
+UNVALIDATED = "The listener's endpoint is not validated yet (DURIAN_VERIFY_ENDPOINTS): nothing is sent to it."
 LISTENER_ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The listener's id.")
 LETTER_ID = OpenApiParameter("letter_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The dead letter's id.")
 
@@ -201,7 +203,7 @@ class ListenerViewSet(
     @documented(
         {200: TestResultSerializer},
         throttled=True,
-        refused="The listener's endpoint is not validated yet (DURIAN_VERIFY_ENDPOINTS): nothing is sent to it.",
+        refused=UNVALIDATED,
         request=None,
         parameters=[LISTENER_ID],
     )
@@ -260,7 +262,12 @@ class ListenerViewSet(
         return self.get_paginated_response(DeadLetterSerializer(page, many=True, context=self._shown(listener)).data)
 
     @documented(
-        {200: DeadLetterSerializer}, conflict=True, throttled=True, request=None, parameters=[LISTENER_ID, LETTER_ID]
+        {200: DeadLetterSerializer},
+        conflict=True,
+        throttled=True,
+        refused=UNVALIDATED,
+        request=None,
+        parameters=[LISTENER_ID, LETTER_ID],
     )
     @action(detail=True, methods=["post"], url_path=r"dead-letters/(?P<letter_id>[0-9]+)/retry")
     def retry(self, request: Request, pk: str, letter_id: str) -> Response:
@@ -269,6 +276,8 @@ class ListenerViewSet(
         letter = get_object_or_404(listener.dead_letters.select_related("listener"), pk=letter_id)
         if letter.status == DeadLetter.Status.DELIVERED:
             return Response({"detail": "That dead letter was delivered already."}, status=status.HTTP_409_CONFLICT)
+        if awaits_validation(listener.url_validated):
+            return Response({"detail": unvalidated(listener)}, status=status.HTTP_400_BAD_REQUEST)
         self._throttle(request)
         resend([letter])
         return Response(DeadLetterSerializer(letter, context=self._shown(listener)).data)

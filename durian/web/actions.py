@@ -85,10 +85,10 @@ VALIDATION_OFF = "Endpoint validation is off on this site (DURIAN_VERIFY_ENDPOIN
 
 
 def unvalidated(listener: Listener) -> str:
-    """Why nothing is sent to ``listener``'s endpoint now, not even a test event."""
+    """Why nothing is sent to ``listener``'s endpoint now: no test event, no re-sent dead letter."""
     return (
-        f"Listener {listener.pk}'s endpoint is not validated yet: nothing is sent to it, not even a test event, "
-        "until it answers the validation request. Validate it first."
+        f"Listener {listener.pk}'s endpoint is not validated yet: nothing is sent to it (no test event, "
+        "no re-sent dead letter) until it answers the validation request. Validate it first."
     )
 
 

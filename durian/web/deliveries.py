@@ -10,9 +10,11 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST
 
+from ..core.recipients import awaits_validation
 from ..models import DeadLetter
 from ..pipeline.resend import resend
 from . import access, disclosure, throttle
+from .actions import unvalidated
 from .feedback import tell
 from .listeners import HEALTH_WINDOW_HOURS, with_health
 from .replay import ReplayForm
@@ -55,6 +57,8 @@ def retry_dead_letter(request: HttpRequest, pk: int, letter_pk: int) -> HttpResp
     letter = get_object_or_404(listener.dead_letters.select_related("listener"), pk=letter_pk)
     if letter.status == DeadLetter.Status.DELIVERED:
         tell(request, "That dead letter was already delivered.", messages.INFO)
+    elif awaits_validation(listener.url_validated):
+        tell(request, unvalidated(listener), messages.ERROR)
     elif not throttle.allow(request.user):
         tell(request, throttle.TOO_MANY, messages.ERROR)
     else:

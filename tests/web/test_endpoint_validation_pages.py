@@ -9,6 +9,7 @@ from durian.models import Listener
 from example_project.people.hooks import PersonHook
 
 from .api.conftest import token_client
+from .conftest import dead_letter
 
 pytestmark = pytest.mark.django_db
 
@@ -142,3 +143,32 @@ def test_the_openapi_schema_has_the_validate_action_and_the_read_only_validation
     states = schema["components"]["schemas"]["ValidationStateEnum"]["enum"]
     assert states == ["pending", "failed", "validated"]
     assert schema["components"]["schemas"]["StateEnum"]["enum"] == ["active", "paused", "disabled"]
+
+
+def test_no_dead_letter_is_re_sent_to_an_endpoint_not_validated(verifying, as_alice, alice, listener, receiver):
+    letter = dead_letter(listener)
+    retry = reverse("durian:dead-letter-retry", kwargs={"pk": listener.pk, "letter_pk": letter.pk})
+
+    page = as_alice.post(retry, follow=True).content.decode()
+    api = token_client(alice).post(f"{API}/listeners/{listener.pk}/dead-letters/{letter.pk}/retry/")
+
+    assert "endpoint is not validated yet: nothing is sent to it (no test event, no re-sent dead letter)" in page
+    assert api.status_code == 400 and "endpoint is not validated yet" in api.json()["detail"]
+    assert receiver.requests == [] and receiver.handshakes == []
+    assert "Endpoint validation" in page  # the listener's page shows its validation state
+
+
+def test_a_new_password_in_the_url_is_the_same_endpoint(verifying, alice, receiver):
+    url = receiver.url.replace("http://", "http://bob:old-pw@")
+    listener = PersonHook().listener(url=url, owner=alice).save()
+    receiver.allow_origin("*")
+    token_client(alice).post(f"{API}/listeners/{listener.pk}/validate/")
+
+    listener.refresh_from_db()
+    listener.url = receiver.url.replace("http://", "http://bob:new-pw@")
+    listener.save()
+
+    assert listener.validation_state == "validated"
+    listener.url = receiver.url.replace("http://", "http://eve:new-pw@")
+    listener.save()
+    assert listener.validation_state == "pending"
