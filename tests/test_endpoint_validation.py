@@ -5,14 +5,18 @@ answered with ``WebHook-Allowed-Origin``) gets no events; they are kept, and del
 Real receivers, a real worker, a real forward proxy.
 """
 
+from io import StringIO
+
 import pytest
 from django.contrib.auth.models import User
+from django.core.management import call_command
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from durian.checks import check_settings
+from durian.core.event import Event
 from durian.models import DeadLetter, Listener
-from durian.pipeline import validation
+from durian.pipeline import queue, validation
 from durian.registry import hooks
 from durian.storage import parked
 from durian.storage.lease import Lease
@@ -239,3 +243,16 @@ def test_a_listener_being_validated_by_another_process_is_not_asked_twice(verify
     other.release()
     assert validation.run(listener.pk) is not None
     assert len(receiver.handshakes) == 1
+
+
+def test_durian_status_lists_the_listeners_waiting_for_validation_and_what_they_keep(verifying, redis_client, receiver):
+    listener = PersonHook().listener(url=receiver.url).save()
+    item = queue.item(Event(hook="person", payload={"name": "Ann"}), listener.pk)
+    parked.park(redis_client, [item])
+    validation.run(listener.pk)
+
+    out = StringIO()
+    call_command("durian_status", stdout=out)
+
+    assert "Listeners waiting for endpoint validation (their events are kept): 1" in out.getvalue()
+    assert f"#{listener.pk} person -> {receiver.url}: 1 event(s) kept; last try: HTTP 200 without" in out.getvalue()
