@@ -18,6 +18,7 @@ from ..conf import settings
 from ..models import Listener
 from ..registry import hooks
 from ..storage import circuit, ordered, stats
+from ..transport.handshake import webhook_origin
 from . import access, disclosure
 from .feedback import tell
 from .forms import ListenerForm
@@ -121,6 +122,8 @@ def listener_secret(request: HttpRequest, pk: int) -> HttpResponse:
         context["secret"] = listener.secret  # opened: shown to its owner this once
         sealed = listener.sealed_secrets()
         context["previous_until"] = listener.previous_secret_expires_at if len(sealed) > 1 else None
+        context["verifying"] = bool(settings.VERIFY_ENDPOINTS) and not listener.url_validated
+        context["origin"] = webhook_origin() if context["verifying"] else ""
     return TemplateResponse(request, "durian/listener_secret.html", context)
 
 

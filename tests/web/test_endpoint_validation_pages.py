@@ -172,3 +172,19 @@ def test_a_new_password_in_the_url_is_the_same_endpoint(verifying, alice, receiv
     listener.url = receiver.url.replace("http://", "http://eve:new-pw@")
     listener.save()
     assert listener.validation_state == "pending"
+
+
+def test_a_new_listeners_secret_page_says_how_to_answer_the_validation_request(verifying, as_alice):
+    created = as_alice.post(
+        reverse("durian:listener-create", kwargs={"hook": "person"}),
+        {
+            "url": "https://client.test/hooks",
+            "filter-name-op": "any",
+            "filter-address-op": "any",
+            "filter-created-op": "any",
+        },
+        follow=True,
+    ).content.decode()
+
+    assert '<h2 id="validation-heading">Endpoint validation</h2>' in created
+    assert "<code>WebHook-Allowed-Origin: shop.test</code>" in created
