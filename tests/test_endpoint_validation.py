@@ -76,8 +76,10 @@ def test_an_endpoint_that_does_not_answer_the_handshake_gets_no_events_and_gets_
     assert len({r.headers["webhook-id"] for r in receiver.requests}) == 4  # nothing twice
 
 
-def test_the_handshake_names_the_sites_origin_and_the_exact_origin_is_accepted(verifying, redis_client, receiver):
-    listener = PersonHook().listener(url=receiver.url, rate_limit=2).save()
+def test_the_handshake_names_the_sites_origin_carries_the_listeners_headers_and_the_exact_origin_is_accepted(
+    verifying, redis_client, receiver
+):
+    listener = PersonHook().listener(url=receiver.url, rate_limit=2, headers={"Authorization": "Bearer t0k"}).save()
     receiver.allow_origin(ORIGIN)
 
     result = validation.run(listener.pk)
@@ -87,6 +89,7 @@ def test_the_handshake_names_the_sites_origin_and_the_exact_origin_is_accepted(v
     assert asked.method == "OPTIONS" and asked.path == "/hook"
     assert asked.headers["webhook-request-origin"] == ORIGIN
     assert asked.headers["webhook-request-rate"] == "120"  # 2 per second, said per minute
+    assert asked.headers["authorization"] == "Bearer t0k"  # the listener's own headers go with it
     listener.refresh_from_db()
     assert listener.validation_state == "validated" and listener.validation_error == ""
 

@@ -18,12 +18,10 @@ from urllib3.util import parse_url
 
 from .. import __version__
 from ..conf import settings
-from ..core import sealing
-from ..core.headers import refused
 from ..core.redact import printable
 from ..exceptions import SealError
 from . import bounded
-from .delivery import cloudevents_source
+from .delivery import cloudevents_source, open_headers
 
 REQUEST_ORIGIN = "WebHook-Request-Origin"
 REQUEST_RATE = "WebHook-Request-Rate"
@@ -67,7 +65,7 @@ def handshake(
     """
     origin = webhook_origin()
     try:
-        own = {name: sealing.unseal(value) for name, value in (headers or {}).items() if not refused(name)}
+        own = open_headers(headers)
     except SealError as exc:
         return Handshake(False, "not sent: the listener's headers could not be opened", detail=str(exc))
     sent = {**own, "User-Agent": f"durian/{__version__}", REQUEST_ORIGIN: origin}
