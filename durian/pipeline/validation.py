@@ -10,7 +10,7 @@ CloudEvents handshake (``durian.transport.handshake``).
   workers' sweep (``workers.consumer``, every ``DURIAN_SWEEP_INTERVAL`` s, one process per round)
   queues the listeners whose next attempt is due (``queue_due``), and a listener saved with a new
   URL is queued once its transaction commits (``on_saved``). Queueing claims the attempt: it moves
-  the next attempt ``CLAIM_S`` seconds on, so no other round queues it again meanwhile; a message
+  the next attempt ``claim_seconds()`` on, so no other round queues it again meanwhile; a message
   that is lost is thus tried again after that. Each attempt holds a Redis lease for the listener
   (``durian.storage.lease``), so two processes never run it at once.
 - **When.** At once for a new or changed URL; after a failure, after each delay of
