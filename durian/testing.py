@@ -9,6 +9,7 @@ loopback (``forbid_network``), and fixed DNS answers (``FixedResolver``).
 
 >>> with Receiver() as receiver:
 ...     receiver.respond(500, times=2)   # then 200
+...     receiver.allow_origin("*")       # agree to the endpoint validation handshake (OPTIONS)
 ...     ...                               # deliver to receiver.url
 ...     receiver.wait_for(1)
 
