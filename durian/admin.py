@@ -20,6 +20,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 
+from .conf import settings as durian_settings
 from .core.headers import restore as restore_headers
 from .core.redact import mask_password, restore_password
 from .listeners import validate_listener
@@ -168,6 +169,7 @@ class ListenerAdmin(admin.ModelAdmin):
         "last_failure_at",
         "failing_since",
         "disabled_reason",
+        "endpoint_validation",
         "previous_secret_expires_at",
         "created_at",
         "updated_at",
@@ -194,6 +196,20 @@ class ListenerAdmin(admin.ModelAdmin):
             **dashboard.figures(dashboard.window(request.GET.get("hours"))),
         }
         return TemplateResponse(request, "admin/durian/health.html", context)
+
+    @admin.display(description=_("endpoint validation"))
+    def endpoint_validation(self, obj: Listener) -> str:
+        """The validation state (DURIAN_VERIFY_ENDPOINTS), the last error and the next try."""
+        if obj.pk is None:
+            return "-"
+        parts = [obj.validation_state]
+        if not durian_settings.VERIFY_ENDPOINTS:
+            parts.append("not required (DURIAN_VERIFY_ENDPOINTS is off)")
+        if obj.validation_error:
+            parts.append(f"last try failed: {obj.validation_error}")
+        if obj.validation_next_at and not obj.url_validated and durian_settings.VERIFY_ENDPOINTS:
+            parts.append(f"next try {obj.validation_next_at:%Y-%m-%d %H:%M:%S %Z}")
+        return "; ".join(parts)
 
     @admin.display(description=_("filters"))
     def filters_in_words(self, obj: Listener) -> str:

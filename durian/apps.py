@@ -27,9 +27,11 @@ class DurianConfig(AppConfig):
 
 
 def _listener_saved(sender: Any, instance: Any, **kwargs: Any) -> None:
+    from .pipeline import validation
     from .storage import listener_cache
 
     listener_cache.on_listener_saved(instance)
+    validation.on_saved(instance)  # a new URL is validated at once (DURIAN_VERIFY_ENDPOINTS)
 
 
 def _listener_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:

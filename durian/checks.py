@@ -78,6 +78,26 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list:
             errors.append(
                 Error(f"DURIAN_{name} must be a positive number of seconds, got {value!r}.", id="durian.E011")
             )
+    verify = settings.VERIFY_SCHEDULE
+    try:
+        ok = bool(verify) and not isinstance(verify, str) and all(float(x) > 0 for x in verify)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        errors.append(
+            Error(
+                f"DURIAN_VERIFY_SCHEDULE must be a non-empty list of positive delays in seconds, got {verify!r}.",
+                id="durian.E015",
+            )
+        )
+    origin = settings.WEBHOOK_ORIGIN
+    if origin is not None and (not isinstance(origin, str) or not origin.strip() or "/" in origin):
+        errors.append(
+            Error(
+                f"DURIAN_WEBHOOK_ORIGIN must be a DNS name such as 'webhooks.example.com', got {origin!r}.",
+                id="durian.E016",
+            )
+        )
     url = settings.REDIS_URL
     if not url.startswith(("redis://", "rediss://", "unix://")):
         errors.append(Error(f"DURIAN_REDIS_URL {url!r} is not a redis://, rediss:// or unix:// URL.", id="durian.E012"))

@@ -114,6 +114,18 @@ DEFAULTS: dict[str, Any] = {
     # CA bundle (a file path) that receivers' TLS certificates are checked against. ``None``: the
     # ``certifi`` bundle ``requests`` uses.
     "CA_BUNDLE": None,
+    # -- Endpoint validation (durian.pipeline.validation) ---------------------------------------------
+    # Validate each listener's URL before it gets events: the CloudEvents webhook abuse-protection
+    # handshake (an ``OPTIONS`` request carrying ``WebHook-Request-Origin``, answered with a 2xx
+    # carrying ``WebHook-Allowed-Origin`` equal to it, or ``*``). Until then its events are kept, as for
+    # a paused listener, and delivered once it is validated. A new URL is validated again.
+    "VERIFY_ENDPOINTS": False,
+    # The origin durian names in ``WebHook-Request-Origin`` (a DNS name, such as ``"webhooks.example.com"``).
+    # ``None``: the host of ``DURIAN_CLOUDEVENTS_SOURCE`` (or of its default: the site's domain).
+    "WEBHOOK_ORIGIN": None,
+    # Delays (seconds) between validation attempts of a listener not validated yet; the last one
+    # repeats for as long as it is not validated (its kept events expire after PAUSED_RETENTION).
+    "VERIFY_SCHEDULE": (60, 300, 1800, 3600, 6 * 3600),
     # -- Endpoint health (durian.storage.health) ----------------------------------------------------------
     # A listener whose deliveries keep failing this long (seconds, no success in between) is
     # disabled. ``None`` or 0: never disable for failures (410 Gone still disables).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import hashlib
 from typing import Any
 
 from django.conf import settings
@@ -18,6 +19,7 @@ from .core import match, redact, sealing, tracing
 from .core.event import Event
 from .core.headers import validate_headers
 from .core.payload import PAYLOAD_FORMATS
+from .core.recipients import VALIDATION, awaits_validation
 from .core.schedule import validate_retry_schedule
 from .core.signing import generate_secret
 
@@ -237,6 +239,16 @@ class Listener(models.Model):
     last_success_at = models.DateTimeField(_("last success"), null=True, blank=True, editable=False)
     last_failure_at = models.DateTimeField(_("last failure"), null=True, blank=True, editable=False)
     disabled_reason = models.CharField(max_length=255, blank=True, editable=False)
+    # Endpoint validation (DURIAN_VERIFY_ENDPOINTS, durian.pipeline.validation): the state below
+    # describes the URL whose digest is ``validation_url``; a new URL starts it again (``save``).
+    validation_url = models.CharField(max_length=64, blank=True, editable=False)
+    validated_at = models.DateTimeField(_("validated"), null=True, blank=True, editable=False)
+    validation_checked_at = models.DateTimeField(_("last validation attempt"), null=True, blank=True, editable=False)
+    validation_error = models.CharField(_("validation error"), max_length=500, blank=True, editable=False)
+    validation_attempts = models.PositiveIntegerField(_("validation attempts"), default=0, editable=False)
+    validation_next_at = models.DateTimeField(
+        _("next validation attempt"), null=True, blank=True, editable=False, db_index=True
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -343,7 +355,45 @@ class Listener(models.Model):
         """Why this active listener's events are kept, in order, rather than attempted now; empty when
         nothing holds them. Workers park them as for a paused listener (``durian.storage.parked``) and
         queue them, oldest first, once nothing holds them any more. One place names the reasons."""
-        return ()
+        return (VALIDATION,) if self.state == self.State.ACTIVE and awaits_validation(self.url_validated) else ()
+
+    # -- endpoint validation ----------------------------------------------------------------------
+
+    @property
+    def url_validated(self) -> bool:
+        """Its current URL passed the validation handshake (whether or not ``DURIAN_VERIFY_ENDPOINTS`` is on)."""
+        return self.validated_at is not None and self.validation_url == endpoint_digest(self.sealed_url)
+
+    @property
+    def validation_state(self) -> str:
+        """``validated``, ``failed`` (the last attempt failed: ``validation_error`` says why) or
+        ``pending`` (not tried yet for this URL)."""
+        if self.url_validated:
+            return "validated"
+        if self.validation_url == endpoint_digest(self.sealed_url) and self.validation_error:
+            return "failed"
+        return "pending"
+
+    def _track_url(self, update_fields: Any) -> Any:
+        """Start validation afresh when the URL is new (or changed): the fields saved with it, or ``None``."""
+        if update_fields is not None and "url" not in update_fields:
+            return update_fields
+        digest = endpoint_digest(self.sealed_url)
+        if self.validation_url == digest:
+            return update_fields
+        self.validation_url = digest
+        self.validated_at = self.validation_checked_at = None
+        self.validation_error = ""
+        self.validation_attempts = 0
+        self.validation_next_at = timezone.now()
+        if update_fields is None:
+            return None
+        return {*update_fields, *VALIDATION_FIELDS}
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Save; a new URL is validated again (``DURIAN_VERIFY_ENDPOINTS``)."""
+        kwargs["update_fields"] = self._track_url(kwargs.get("update_fields"))
+        super().save(*args, **kwargs)
 
     def pause(self) -> None:
         """Stop delivering to this listener (it receives nothing) until ``enable()``; saves it."""
@@ -408,6 +458,23 @@ class Listener(models.Model):
                 errors.setdefault(field, []).extend(exc.messages)
         if errors:
             raise ValidationError(errors)
+
+
+#: The fields that hold a listener's endpoint validation state.
+VALIDATION_FIELDS = (
+    "validation_url",
+    "validated_at",
+    "validation_checked_at",
+    "validation_error",
+    "validation_attempts",
+    "validation_next_at",
+)
+
+
+def endpoint_digest(url: str) -> str:
+    """What identifies a validated endpoint: a digest of its URL with any password masked (a sealed
+    URL gives the same digest as the opened one; a new password is the same endpoint)."""
+    return hashlib.sha256(redact.mask_password(url).encode()).hexdigest()
 
 
 def _error_dict(exc: ValidationError) -> dict[str, list[str]]:

@@ -9,6 +9,7 @@ loopback (``forbid_network``), and fixed DNS answers (``FixedResolver``).
 
 >>> with Receiver() as receiver:
 ...     receiver.respond(500, times=2)   # then 200
+...     receiver.allow_origin("*")       # agree to the endpoint validation handshake (OPTIONS)
 ...     ...                               # deliver to receiver.url
 ...     receiver.wait_for(1)
 
@@ -97,6 +98,10 @@ class Receiver:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.requests: list[Request] = []
+        #: Validation handshakes (``OPTIONS``) it got; answered with ``allowed_origin`` (``allow_origin``).
+        self.handshakes: list[Request] = []
+        self.allowed_origin: str | None = None
+        self.handshake_status = 200
         self.default = Response()
         self._script: deque[Response] = deque()
         self._cond = threading.Condition()
@@ -135,6 +140,21 @@ class Receiver:
 
             do_PUT = do_POST  # noqa: N815
 
+            def do_OPTIONS(self) -> None:  # noqa: N802
+                """The CloudEvents validation handshake: 200, with ``WebHook-Allowed-Origin`` when allowed."""
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                status, allowed = receiver.handshake_status, receiver.allowed_origin
+                req = Request(self.command, self.path, headers, b"", status=status, peer=tuple(self.client_address[:2]))
+                with receiver._cond:
+                    receiver.handshakes.append(req)
+                    receiver._cond.notify_all()
+                self.send_response(status)
+                if allowed is not None:
+                    self.send_header("WebHook-Allowed-Origin", allowed)
+                self.send_header("Allow", "POST, OPTIONS")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
@@ -172,6 +192,22 @@ class Receiver:
         """Answer the next ``times`` requests with ``status`` (then fall back to the default)."""
         for _ in range(times):
             self._script.append(Response(status, body, headers or {}, delay))
+
+    def allow_origin(self, origin: str | None = "*", status: int = 200) -> None:
+        """Answer validation handshakes with ``status`` and ``WebHook-Allowed-Origin: <origin>`` (``*``:
+        any) from now on; ``None``: without that header (not agreeing), as before any call."""
+        self.allowed_origin, self.handshake_status = origin, status
+
+    def wait_for_handshakes(self, count: int, timeout: float = 30.0) -> list[Request]:
+        """Wait until ``count`` validation handshakes have arrived."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while len(self.handshakes) < count:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"receiver got {len(self.handshakes)} handshake(s), expected {count}")
+                self._cond.wait(left)
+            return list(self.handshakes)
 
     def always(self, status: int, body: bytes = b"", delay: float = 0.0) -> None:
         """Answer every request from now on with ``status`` (after ``delay`` seconds)."""

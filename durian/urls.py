@@ -18,6 +18,7 @@ urlpatterns = [
     path("listeners/<int:pk>/resume/", actions.resume, name="listener-resume"),
     path("listeners/<int:pk>/rotate-secret/", actions.rotate_secret, name="listener-rotate-secret"),
     path("listeners/<int:pk>/test/", actions.send_test, name="listener-test"),
+    path("listeners/<int:pk>/validate/", actions.validate, name="listener-validate"),
     path("listeners/<int:pk>/deliveries/", deliveries.delivery_list, name="listener-deliveries"),
     path("listeners/<int:pk>/replay/", replay.replay_view, name="listener-replay"),
     path(

@@ -127,6 +127,7 @@ class ForwardProxy:
 
             do_PUT = do_POST  # noqa: N815
             do_GET = do_POST  # noqa: N815
+            do_OPTIONS = do_POST  # noqa: N815
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

@@ -1,6 +1,7 @@
 """The ``durian.deliver`` actor: one message of delivery items, attempted and settled.
 
-The work is ``durian.pipeline.deliver``; this module only declares it to Dramatiq, on the queue
+The work is ``durian.pipeline.deliver``; this module only declares it to Dramatiq (with
+``durian.validate``, the endpoint validation of one listener: ``durian.pipeline.validation``), on the queue
 ``DURIAN_QUEUE_NAME`` (read through ``durian.conf`` when the actor is declared). Dramatiq's own
 retries (``max_retries``) cover a message that fails as a whole, such as a Redis error while
 loading listeners; per-delivery retries follow ``DURIAN_RETRY_SCHEDULE``, on the queue
@@ -16,6 +17,7 @@ import dramatiq
 
 from durian.conf import settings
 from durian.pipeline import deliver as pipeline
+from durian.pipeline import validation
 from durian.pipeline.queue import ACTOR_NAME, LEGACY_ACTOR_NAME, retry_queue_name
 
 logger = logging.getLogger("durian.workers")
@@ -33,6 +35,12 @@ _OPTIONS: dict[str, Any] = {
 def deliver(items: list[dict[str, Any]]) -> None:
     """Attempt each delivery once; schedule a retry, or record a dead letter, for each failure."""
     pipeline.deliver(items)
+
+
+@dramatiq.actor(actor_name=validation.ACTOR_NAME, queue_name=settings.QUEUE_NAME, max_retries=0, time_limit=5 * 60_000)
+def validate(listener_id: int) -> None:
+    """Validate one listener's endpoint (``durian.pipeline.validation``); a failure is retried on its schedule."""
+    validation.run(listener_id)
 
 
 def _declare_legacy_alias() -> None:

@@ -24,7 +24,7 @@ import redis
 from django.db import close_old_connections
 
 from durian.conf import settings
-from durian.pipeline import dispatch, ordered, queue
+from durian.pipeline import dispatch, ordered, queue, validation
 from durian.pipeline.fanout import hand_off
 from durian.storage import alerts, inflight, later, listener_cache, metrics, parked, retention, stream
 from durian.storage.connection import get_redis
@@ -156,8 +156,8 @@ class StreamConsumer:
             self.entries_read += len(entries)
 
     def _sweep(self, client: redis.Redis) -> None:
-        """Relay outbox leftovers, rebuild the listener cache if it fell behind the database, make
-        the retention pass and the check for long-open circuits (owner alerts) when due (one process on
+        """Relay outbox leftovers, rebuild the listener cache if it fell behind the database, queue the
+        endpoint validations due, make the retention pass and the check for long-open circuits (owner alerts) when due (one process on
         one host each), and refresh the metrics' gauges."""
         close_old_connections()
         try:
@@ -165,6 +165,7 @@ class StreamConsumer:
                 pass
             listener_cache.ensure_fresh(client)
             release_parked(client)
+            validation.queue_due(client)
             retention.run_due(client)
             alerts.run_due(client)
             metrics.refresh(client)

@@ -9,6 +9,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers
 
 from .. import __version__
+from ..models import Listener
 
 #: What the OpenAPI document says about itself (drf-spectacular's ``TITLE``, ``VERSION``, ``DESCRIPTION``).
 DOCUMENT: dict[str, Any] = {
@@ -18,6 +19,11 @@ DOCUMENT: dict[str, Any] = {
         "Webhooks for Django (django-durian): the event catalog, listeners with filters, their "
         "deliveries and dead letters. Authenticate with `Authorization: Token <key>`."
     ),
+    # Two fields are named ``state`` (a listener's, and its endpoint validation's): name both enums.
+    "ENUM_NAME_OVERRIDES": {
+        "StateEnum": Listener.State.values,
+        "ValidationStateEnum": ["pending", "failed", "validated"],
+    },
 }
 
 
@@ -37,9 +43,11 @@ def documented(
     conflict: bool = False,
     throttled: bool = False,
     unavailable: bool = False,
+    refused: str = "",
     **options: Any,
 ) -> Any:
-    """``extend_schema`` with the successful responses ``ok`` and every error the API answers."""
+    """``extend_schema`` with the successful responses ``ok`` and every error the API answers
+    (``refused``: why a 400 with a ``detail`` is answered)."""
     errors: dict[int, Any] = {
         401: OpenApiResponse(Detail, description="No credentials, or a wrong token."),
         403: OpenApiResponse(Detail, description="The user lacks the listener permission."),
@@ -47,6 +55,8 @@ def documented(
     }
     if invalid:
         errors[400] = INVALID
+    if refused:
+        errors[400] = OpenApiResponse(Detail, description=refused)
     if throttled:
         errors[429] = OpenApiResponse(
             Detail,

@@ -10,13 +10,14 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from ..conf import settings
 from ..core import headers as own_headers
 from ..core import redact
 from ..core.schedule import LONGEST_DELAY, MAX_RETRIES, SHORTEST_DELAY
 from ..listeners import validate_listener
 from ..management.timespec import WindowError, replay_window
 from ..models import URL_MAX_LENGTH, DeadLetter, Delivery, Listener
-from ..web.disclosure import error_text
+from ..web.disclosure import error_text, status_only
 from ..web.replay import MOMENT_MAX_LENGTH
 
 #: Listener fields a client may write (the web form's, and the hook); the rest is read-only.
@@ -88,6 +89,42 @@ class HookSerializer(serializers.Serializer):
     schema = serializers.JSONField(allow_null=True, help_text="JSON Schema of the payload, where the hook has one.")
 
 
+class ValidationSerializer(serializers.Serializer):
+    """A listener's endpoint validation (``DURIAN_VERIFY_ENDPOINTS``), read-only."""
+
+    required = serializers.SerializerMethodField(
+        help_text="Endpoint validation is on: until its URL is validated, the listener's events are kept for it."
+    )
+    state = serializers.ChoiceField(
+        choices=["pending", "failed", "validated"],
+        source="validation_state",
+        help_text="pending: not tried yet for this URL; failed: the last try failed (see error); validated.",
+    )
+    validated_at = serializers.DateTimeField(allow_null=True, help_text="When its current URL was validated.")
+    checked_at = serializers.DateTimeField(
+        source="validation_checked_at", allow_null=True, help_text="The last try for its current URL."
+    )
+    next_attempt_at = serializers.SerializerMethodField(help_text="The next try, while not validated.")
+    attempts = serializers.IntegerField(source="validation_attempts", help_text="Tries for its current URL.")
+    error = serializers.CharField(source="validation_error", help_text="Why the last try failed, or empty.")
+
+    def get_required(self, listener: Listener) -> bool:
+        return bool(settings.VERIFY_ENDPOINTS)
+
+    @extend_schema_field(serializers.DateTimeField(allow_null=True))
+    def get_next_attempt_at(self, listener: Listener) -> Any:
+        if not settings.VERIFY_ENDPOINTS or listener.validation_next_at is None or listener.url_validated:
+            return None
+        return serializers.DateTimeField().to_representation(listener.validation_next_at)
+
+    def to_representation(self, instance: Listener) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        request = self.context.get("request")
+        if data["error"] and request is not None:  # an internal receiver's answer: its status only
+            data["error"] = error_text(data["error"], hidden=status_only(request.user, instance))
+        return data
+
+
 class ListenerSerializer(serializers.ModelSerializer):
     """A listener. ``filters`` is the stored JSON form: ``{"name": {"op": "startswith", "value": "J"}}``."""
 
@@ -99,6 +136,7 @@ class ListenerSerializer(serializers.ModelSerializer):
     headers = HeadersField(required=False)
     fields = FieldsField(required=False)
     retry_schedule = ScheduleField(required=False, allow_null=True)
+    validation = ValidationSerializer(source="*", read_only=True)
 
     class Meta:
         model = Listener
@@ -112,6 +150,7 @@ class ListenerSerializer(serializers.ModelSerializer):
             "last_failure_at",
             "failing_since",
             "disabled_reason",
+            "validation",
             "created_at",
             "updated_at",
         )

@@ -25,7 +25,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from ..conf import settings
 from ..core import match
+from ..core.recipients import awaits_validation
 from ..core.schema import body_schema as schema_of_body
 from ..models import DeadLetter, Listener
 from ..pipeline.resend import resend
@@ -33,6 +35,7 @@ from ..registry import hooks
 from ..storage import metrics
 from ..storage.connection import get_redis
 from ..web import access, disclosure, throttle
+from ..web.actions import VALIDATION_OFF, unvalidated, validate_now
 from ..web.replay import replay_listener
 from ..web.sample import send_test_event
 from .schema import documented
@@ -109,6 +112,8 @@ ACTIONS: dict[str, access.Action] = {
     "destroy": "delete",
 }
 
+#: The 400 of a request that would send to an endpoint not validated yet.
+UNVALIDATED = "The listener's endpoint is not validated yet (DURIAN_VERIFY_ENDPOINTS): nothing is sent to it."
 LISTENER_ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The listener's id.")
 LETTER_ID = OpenApiParameter("letter_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The dead letter's id.")
 
@@ -195,13 +200,21 @@ class ListenerViewSet(
             raise Http404("This listener's event is no longer offered.")
         return Response(schema_of_body(hook.schema(), listener.payload_format, listener.fields))
 
-    @documented({200: TestResultSerializer}, throttled=True, request=None, parameters=[LISTENER_ID])
+    @documented(
+        {200: TestResultSerializer},
+        throttled=True,
+        refused=UNVALIDATED,
+        request=None,
+        parameters=[LISTENER_ID],
+    )
     @action(detail=True, methods=["post"])
     def test(self, request: Request, pk: str) -> Response:
         """POST a signed sample event now; neither recorded nor counted in health."""
         listener = self.get_object()
         if listener.hook not in hooks:
             raise Http404("This listener's event is no longer offered.")
+        if awaits_validation(listener.url_validated):
+            return Response({"detail": unvalidated(listener)}, status=status.HTTP_400_BAD_REQUEST)
         self._throttle(request)
         event, outcome = send_test_event(listener)
         result = {
@@ -213,6 +226,24 @@ class ListenerViewSet(
             "payload": event.payload,
         }
         return Response(TestResultSerializer(result, context=self._shown(listener)).data)
+
+    @documented(
+        {200: ListenerSerializer},
+        throttled=True,
+        refused="Endpoint validation is off on this site (DURIAN_VERIFY_ENDPOINTS).",
+        request=None,
+        parameters=[LISTENER_ID],
+    )
+    @action(detail=True, methods=["post"], url_path="validate")
+    def validate_endpoint(self, request: Request, pk: str) -> Response:
+        """Validate the listener's endpoint now (the CloudEvents handshake: ``OPTIONS`` with
+        ``WebHook-Request-Origin``); answers the listener, whose ``validation`` says how it went."""
+        listener = self.get_object()
+        if not settings.VERIFY_ENDPOINTS:
+            return Response({"detail": VALIDATION_OFF}, status=status.HTTP_400_BAD_REQUEST)
+        self._throttle(request)
+        listener = validate_now(listener)
+        return Response(ListenerSerializer(listener, context=self.get_serializer_context()).data)
 
     @documented({200: DeliverySerializer(many=True)}, parameters=[LISTENER_ID])
     @action(detail=True, methods=["get"], pagination_class=Page)
@@ -231,7 +262,12 @@ class ListenerViewSet(
         return self.get_paginated_response(DeadLetterSerializer(page, many=True, context=self._shown(listener)).data)
 
     @documented(
-        {200: DeadLetterSerializer}, conflict=True, throttled=True, request=None, parameters=[LISTENER_ID, LETTER_ID]
+        {200: DeadLetterSerializer},
+        conflict=True,
+        throttled=True,
+        refused=UNVALIDATED,
+        request=None,
+        parameters=[LISTENER_ID, LETTER_ID],
     )
     @action(detail=True, methods=["post"], url_path=r"dead-letters/(?P<letter_id>[0-9]+)/retry")
     def retry(self, request: Request, pk: str, letter_id: str) -> Response:
@@ -240,6 +276,8 @@ class ListenerViewSet(
         letter = get_object_or_404(listener.dead_letters.select_related("listener"), pk=letter_id)
         if letter.status == DeadLetter.Status.DELIVERED:
             return Response({"detail": "That dead letter was delivered already."}, status=status.HTTP_409_CONFLICT)
+        if awaits_validation(listener.url_validated):
+            return Response({"detail": unvalidated(listener)}, status=status.HTTP_400_BAD_REQUEST)
         self._throttle(request)
         resend([letter])
         return Response(DeadLetterSerializer(letter, context=self._shown(listener)).data)

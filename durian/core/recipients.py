@@ -19,12 +19,20 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..conf import settings
 from . import match, sealing
 from .event import Event
 from .index import ListenerIndex
 
 #: Listener states whose events are kept (attempted, kept until resumed, or stored as dead letters).
 KEEPS_EVENTS = frozenset({"active", "paused", "disabled"})
+#: The reason a listener waits while its URL is not validated (``DURIAN_VERIFY_ENDPOINTS``).
+VALIDATION = "validation"
+
+
+def awaits_validation(validated: bool) -> bool:
+    """True when endpoints must be validated (``DURIAN_VERIFY_ENDPOINTS``, read now) and this one is not."""
+    return not validated and bool(settings.VERIFY_ENDPOINTS)
 
 
 @dataclass(frozen=True)
@@ -54,17 +62,28 @@ class ListenerView:
     #: The payload fields its body carries (empty: all); filters still see the whole payload.
     fields: tuple[str, ...] = ()
     #: Why an active listener's events are kept for now rather than attempted, such as
-    #: ``("backfill",)`` or ``("validation",)`` (``Listener.waits_for``); empty: none.
+    #: ``("backfill",)`` (``Listener.waits_for``); empty: none. ``"validation"`` is not taken from the
+    #: cache but decided on each look from ``validated`` (see ``awaiting_validation``).
     waits_for: tuple[str, ...] = ()
+    #: Its current URL passed the endpoint validation handshake (``durian.pipeline.validation``).
+    validated: bool = True
 
     @property
     def active(self) -> bool:
         return self.state == "active"
 
     @property
+    def awaiting_validation(self) -> bool:
+        """It is active and its URL is not validated while ``DURIAN_VERIFY_ENDPOINTS`` is on (a paused
+        listener waits anyway; a disabled one's events become dead letters). Read at each look, not
+        cached: switching the setting on holds every unvalidated listener at once, whatever the cache
+        entry was built under, and switching it off releases them."""
+        return self.state == "active" and awaits_validation(self.validated)
+
+    @property
     def waiting(self) -> bool:
         """Its events are kept, in order, and attempted later: it is paused, or waits (``waits_for``)."""
-        return self.state == "paused" or bool(self.waits_for)
+        return self.state == "paused" or bool(self.waits_for) or self.awaiting_validation
 
     @property
     def keeps_events(self) -> bool:
@@ -96,7 +115,8 @@ class ListenerView:
             retry_schedule=tuple(data["retry_schedule"]) if data.get("retry_schedule") else None,
             headers=dict(data.get("headers") or {}),
             fields=tuple(data.get("fields") or ()),
-            waits_for=tuple(data.get("waits_for") or ()),
+            waits_for=tuple(r for r in data.get("waits_for") or () if r != VALIDATION),
+            validated=bool(data.get("validated", False)),  # cached before validation existed: not validated
         )
 
 

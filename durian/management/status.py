@@ -11,7 +11,7 @@ from django.db.models import Count, Min
 from ..conf import settings
 from ..core.redact import display_url, printable
 from ..models import DeadLetter, Listener, OutboxEvent
-from ..storage import circuit, ordered, stream
+from ..storage import circuit, ordered, parked, stream
 
 
 def gather(client: redis.Redis) -> dict[str, Any]:
@@ -63,7 +63,24 @@ def gather(client: redis.Redis) -> dict[str, Any]:
             {"id": x.pk, "hook": x.hook, "url": x.display_url, "reason": printable(x.disabled_reason)}
             for x in Listener.objects.filter(state=Listener.State.DISABLED).order_by("pk")
         ],
+        "awaiting_validation": [
+            {
+                "id": x.pk,
+                "hook": x.hook,
+                "url": x.display_url,
+                "kept": parked.count(client, x.pk),
+                "error": printable(x.validation_error),
+                "next_at": x.validation_next_at.timestamp() if x.validation_next_at else None,
+            }
+            for x in (_unvalidated() if settings.VERIFY_ENDPOINTS else [])
+        ],
     }
+
+
+def _unvalidated() -> list[Listener]:
+    """Active listeners whose URL is not validated (``DURIAN_VERIFY_ENDPOINTS``): they get nothing yet."""
+    found = Listener.objects.filter(state=Listener.State.ACTIVE, validated_at__isnull=True).order_by("pk")
+    return [x for x in found if not x.url_validated]
 
 
 def render(status: dict[str, Any]) -> list[str]:
@@ -108,4 +125,12 @@ def render(status: dict[str, Any]) -> list[str]:
     for x in disabled:
         reason = f": {x['reason']}" if x["reason"] else ""
         lines.append(f"  #{x['id']} {x['hook']} -> {x['url']}{reason}")
+    waiting = status.get("awaiting_validation", [])
+    if waiting:
+        lines.append(f"Listeners waiting for endpoint validation (their events are kept): {len(waiting)}")
+    for x in waiting:
+        error = f"; last try: {x['error']}" if x["error"] else ""
+        when = x["next_at"]
+        nxt = f"; next try at {time.strftime('%H:%M:%S', time.localtime(when))}" if when else ""
+        lines.append(f"  #{x['id']} {x['hook']} -> {x['url']}: {x['kept']} event(s) kept{error}{nxt}")
     return lines

@@ -69,14 +69,20 @@ def post(attempt: Attempt) -> Outcome:
 
 def refuse(attempts: Iterable[Attempt]) -> tuple[list[Attempt], list[Attempt]]:
     """Split ``attempts`` into those to active listeners and those refused: each refused one is a
-    dead letter now (no attempt made, nothing posted)."""
+    dead letter now (no attempt made, nothing posted). An endpoint not validated yet
+    (``DURIAN_VERIFY_ENDPOINTS``) is refused too: workers keep its events before this (they wait),
+    local delivery keeps nothing for later."""
     active, refused = [], []
     for attempt in attempts:
-        if attempt.listener.state == "active":
+        listener = attempt.listener
+        if listener.state == "active" and not listener.awaiting_validation:
             active.append(attempt)
             continue
         refused.append(attempt)
-        outcome = Outcome(False, error=f"The listener is {attempt.listener.state}.")
+        if listener.state == "active":
+            outcome = Outcome(False, error="The listener's endpoint is not validated yet.")
+        else:
+            outcome = Outcome(False, error=f"The listener is {listener.state}.")
         deadletters.store(attempt.event, attempt.listener.id, attempt.number - 1, outcome)
     return active, refused
 

@@ -54,6 +54,7 @@ def entry(listener: Listener) -> dict[str, Any]:
         "headers": listener.sealed_headers,
         "fields": list(listener.fields or []),
         "waits_for": list(listener.waits_for),
+        "validated": listener.url_validated,
     }
 
 

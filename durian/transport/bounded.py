@@ -308,7 +308,7 @@ def route(url: str, proxies: Mapping[str, str] | None, verify: bool | str) -> pr
     return made
 
 
-# -- one bounded POST -------------------------------------------------------------------------
+# -- one bounded request ----------------------------------------------------------------------
 
 
 def post(url: str, body: bytes, headers: Mapping[str, str], total: float | None = None) -> Answer:
@@ -319,6 +319,17 @@ def post(url: str, body: bytes, headers: Mapping[str, str], total: float | None 
     The status decides the attempt; the body is read (undecoded) up to ``RESPONSE_MAX_BYTES``
     and until the deadline, and only the first ``RESPONSE_EXCERPT_BYTES`` are kept.
     """
+    return _request("POST", url, body, headers, total)
+
+
+def options(url: str, headers: Mapping[str, str], total: float | None = None) -> Answer:
+    """OPTIONS once (an endpoint validation handshake), exactly as ``post`` sends: same session, SSRF
+    vetting, proxy, TLS settings, timeouts and capped read; never raises for network trouble."""
+    return _request("OPTIONS", url, b"", headers, total)
+
+
+def _request(method: str, url: str, body: bytes, headers: Mapping[str, str], total: float | None) -> Answer:
+    """One bounded request of ``method`` (see ``post``)."""
     started = time.monotonic()
     total = float(settings.TOTAL_TIMEOUT) if total is None else min(float(total), float(settings.TOTAL_TIMEOUT))
     timeout = (min(float(settings.CONNECT_TIMEOUT), total), min(float(settings.READ_TIMEOUT), total))
@@ -328,7 +339,7 @@ def post(url: str, body: bytes, headers: Mapping[str, str], total: float | None 
     _local.deadline = deadline
     watchdog.arm(deadline)
     try:
-        r = prepared.send(route(url, proxies, settings.CA_BUNDLE or True), body, headers, timeout)
+        r = prepared.send(route(url, proxies, settings.CA_BUNDLE or True), body, headers, timeout, method)
         excerpt, truncated = _read_capped(r, deadline)
         if proxy and r.status == 407:  # the proxy's answer, not the receiver's
             return Answer(

@@ -96,7 +96,7 @@ def request_parts(
     webhook_id = event.webhook_id(listener_id)
     body = dumps(body_of(event, payload_format, fields, webhook_id)).encode()
     plain = [sealing.unseal(s) for s in secrets]
-    own = {name: sealing.unseal(value) for name, value in (headers or {}).items() if not refused(name)}
+    own = open_headers(headers)
     out = {
         **own,
         "Content-Type": CONTENT_TYPES.get(payload_format, "application/json"),
@@ -105,6 +105,12 @@ def request_parts(
         **signing.headers(plain, webhook_id, int(time.time()), body),
     }
     return body, out
+
+
+def open_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    """A listener's own headers, values opened, to be sent now (names durian sets itself left out).
+    Raises ``SealError`` when a value cannot be opened."""
+    return {name: sealing.unseal(value) for name, value in (headers or {}).items() if not refused(name)}
 
 
 def post(url: str, body: bytes, headers: Mapping[str, str], total: float | None = None) -> Outcome:

@@ -86,13 +86,16 @@ def route(
     return Route(pool, adapter.request_url(request, proxies), headers)
 
 
-def send(route: Route, body: bytes, headers: Mapping[str, str], timeout: tuple[float, float]) -> BaseHTTPResponse:
-    """POST ``body`` once on ``route``, within the ``(connect, read)`` timeouts; the body is left to
-    stream: read it, then ``release_conn()`` (or ``close()`` to drop the connection)."""
+def send(
+    route: Route, body: bytes, headers: Mapping[str, str], timeout: tuple[float, float], method: str = "POST"
+) -> BaseHTTPResponse:
+    """POST (or ``method``, such as ``OPTIONS``) ``body`` once on ``route``, within the ``(connect,
+    read)`` timeouts; the body is left to stream: read it, then ``release_conn()`` (or ``close()``
+    to drop the connection)."""
     sent = {**route.headers, **headers, "Content-Length": str(len(body))}
     try:
         return route.pool.urlopen(
-            "POST",
+            method,
             route.target,
             body=body,
             headers=sent,

@@ -10,9 +10,11 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST
 
+from ..core.recipients import awaits_validation
 from ..models import DeadLetter
 from ..pipeline.resend import resend
 from . import access, disclosure, throttle
+from .actions import unvalidated
 from .feedback import tell
 from .listeners import HEALTH_WINDOW_HOURS, with_health
 from .replay import ReplayForm
@@ -23,7 +25,7 @@ PER_PAGE = 25
 @login_required
 def delivery_list(request: HttpRequest, pk: int) -> HttpResponse:
     listener = access.listener(request.user, pk, "view")
-    with_health([listener])  # the same badge and figures as on the list
+    with_health([listener], request.user)  # the same badge and figures as on the list
     deliveries = Paginator(listener.deliveries.order_by("-created_at", "-id"), PER_PAGE)
     letters = Paginator(listener.dead_letters.order_by("-created_at", "-id"), PER_PAGE)
     delivery_page = deliveries.get_page(request.GET.get("page"))
@@ -55,6 +57,8 @@ def retry_dead_letter(request: HttpRequest, pk: int, letter_pk: int) -> HttpResp
     letter = get_object_or_404(listener.dead_letters.select_related("listener"), pk=letter_pk)
     if letter.status == DeadLetter.Status.DELIVERED:
         tell(request, "That dead letter was already delivered.", messages.INFO)
+    elif awaits_validation(listener.url_validated):
+        tell(request, unvalidated(listener), messages.ERROR)
     elif not throttle.allow(request.user):
         tell(request, throttle.TOO_MANY, messages.ERROR)
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
@@ -13,10 +14,12 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from ..conf import settings
 from ..models import Listener
 from ..registry import hooks
 from ..storage import circuit, ordered, stats
-from . import access
+from ..transport.handshake import webhook_origin
+from . import access, disclosure
 from .feedback import tell
 from .forms import ListenerForm
 from .listing import ListQuery
@@ -41,7 +44,7 @@ def listener_list(request: HttpRequest) -> HttpResponse:
     query = ListQuery.of(request.GET)
     queryset = query.apply(access.listeners(user, "view")).order_by("hook", "id")
     page = Paginator(queryset, PER_PAGE).get_page(request.GET.get("page"))
-    listeners = with_health(list(page.object_list))
+    listeners = with_health(list(page.object_list), user)
     context = {
         "page": page,
         "listeners": listeners,
@@ -58,8 +61,10 @@ def listener_list(request: HttpRequest) -> HttpResponse:
     return TemplateResponse(request, "durian/listener_list.html", context)
 
 
-def with_health(listeners: list[Listener]) -> list[Listener]:
-    """``listeners``, each given what the pages show of its health (the same badge on every page)."""
+def with_health(listeners: list[Listener], user: Any = None) -> list[Listener]:
+    """``listeners``, each given what the pages show of its health (the same badge on every page) and,
+    with ``DURIAN_VERIFY_ENDPOINTS`` on, of its endpoint validation (the error as ``user`` may see it)."""
+    verifying = bool(settings.VERIFY_ENDPOINTS)
     circuits = circuit.describe(x.pk for x in listeners)
     backlogs = ordered.waiting_many([x.pk for x in listeners if x.ordered])
     since = timezone.now() - datetime.timedelta(hours=HEALTH_WINDOW_HOURS)
@@ -69,6 +74,11 @@ def with_health(listeners: list[Listener]) -> list[Listener]:
         x.backlog = backlogs.get(x.pk)  # an ordered listener's deliveries waiting their turn
         x.health = figures[x.pk]  # the success rate, dead letters and badge
         x.hook_gone = x.hook not in hooks
+        x.verifying = verifying
+        if verifying and x.validation_error:  # an internal receiver's answer: its status only
+            x.validation_error_shown = disclosure.error_text(
+                x.validation_error, hidden=user is not None and disclosure.status_only(user, x)
+            )
     return listeners
 
 
@@ -112,6 +122,8 @@ def listener_secret(request: HttpRequest, pk: int) -> HttpResponse:
         context["secret"] = listener.secret  # opened: shown to its owner this once
         sealed = listener.sealed_secrets()
         context["previous_until"] = listener.previous_secret_expires_at if len(sealed) > 1 else None
+        context["verifying"] = bool(settings.VERIFY_ENDPOINTS) and not listener.url_validated
+        context["origin"] = webhook_origin() if context["verifying"] else ""
     return TemplateResponse(request, "durian/listener_secret.html", context)
 
 

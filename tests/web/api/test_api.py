@@ -28,6 +28,7 @@ def listener_routes(listener_id: int, letter_id: int) -> list[tuple[str, str, di
         ("post", f"{base}/pause/", None),
         ("post", f"{base}/resume/", None),
         ("post", f"{base}/test/", None),
+        ("post", f"{base}/validate/", None),
         ("get", f"{base}/deliveries/", None),
         ("get", f"{base}/dead-letters/", None),
         ("post", f"{base}/dead-letters/{letter_id}/retry/", None),
