@@ -152,7 +152,7 @@ class OrderedLane:
                     "durian: listener %s is gone; dropping its %d ordered delivery(ies)", self.listener_id, dropped
                 )
                 return
-            if listener.waiting:
+            if listener.waiting and self.holds(listener):
                 self.expire()
                 ordered.later(self.client, self.listener_id, self.token, time.time() + PAUSED_RECHECK)
                 return
@@ -178,7 +178,13 @@ class OrderedLane:
                     break
                 listener = listener_cache.snapshots.get(self.client).by_id.get(self.listener_id)
                 if listener is None or listener.waiting:
-                    break
+                    break  # the next turn of the loop looks at the new head
+
+    def holds(self, listener: ListenerView) -> bool:
+        """True when the lane's head waits (``ListenerView.holds``): a backfill's heads, which sort
+        first, pass the listener's backfill wait; the live ones behind them wait for it."""
+        first = ordered.heads(self.client, self.listener_id, ordered.EVERYTHING, limit=1)
+        return not first or listener.holds(first[0].item)
 
     def expire(self) -> int:
         """Drop, from the front, a paused listener's deliveries older than ``DURIAN_PAUSED_RETENTION`` (logged)."""

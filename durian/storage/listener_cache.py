@@ -90,7 +90,7 @@ def rebuild(client: redis.Redis) -> int:
     """Load every listener from the database into the cache; returns how many."""
     data, _ = _keys()
     stamp = db_stamp()  # before reading: a change made meanwhile shows as a newer stamp next time
-    listeners = list(Listener.objects.all())
+    listeners = list(Listener.objects.select_related("backfill"))  # waits_for reads each one's backfill
     pipe = client.pipeline(transaction=True)
     pipe.delete(data)
     if listeners:
