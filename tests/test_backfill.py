@@ -19,6 +19,7 @@ from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from standardwebhooks import Webhook
 
+from durian.exceptions import PayloadError
 from durian.hook import Hook
 from durian.match import Startswith
 from durian.models import Backfill, Delivery, Listener
@@ -37,6 +38,24 @@ class PingHook(Hook):
 
     name = "backfill.ping"
     provides_args = ["n"]
+
+
+class BrokenPersonHook(PersonHook):
+    """A hook whose ``shape()`` fails on some rows."""
+
+    name = "person.broken"
+
+    def shape(self, instance, data):
+        if instance.name == "Bad":
+            raise PayloadError("no bad rows")
+        return data
+
+
+@pytest.fixture
+def broken_hook():
+    hooks.register(BrokenPersonHook)
+    yield
+    hooks.unregister(BrokenPersonHook)
 
 
 @pytest.fixture
@@ -120,6 +139,7 @@ def test_backfill_sends_the_existing_matching_rows_then_live_events_none_lost_an
     ]
     assert requests.index(live(requests)[0]) > requests.index(backfilled(requests)[-1])
     assert all(r.json()["created"] is False for r in backfilled(requests))
+    assert all(set(r.json()) == {"name", "address", "created"} for r in requests)  # the row's key stays here
 
     backfill = Backfill.objects.get(listener=listener)
     assert (backfill.state, backfill.total, backfill.read, backfill.sent, backfill.skipped) == ("done", 4, 4, 2, 1)
@@ -196,6 +216,37 @@ def test_a_backfill_resumes_where_a_stopped_run_was_without_sending_a_row_twice(
         time.sleep(0.5)
         requests = receiver.delivered
     assert sorted(names(requests)) == [f"Jo {n}" for n in range(5)]  # each once
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failing_backfill_says_why_and_stops_holding_the_live_events(redis_client, broken_hook):
+    existing(("Jo", "x"), ("Bad", "x"))
+    listener = BrokenPersonHook().listener(url=URL, backfill=True).save()
+    with pytest.raises(PayloadError):
+        backfills.run(listener.pk, hooks.get("person.broken"))
+    backfill = Backfill.objects.get(listener=listener)
+    assert backfill.state == "failed" and backfill.read == 0
+    assert backfill.describe() == "failed after 0 of 2 rows read, 0 events sent: PayloadError: no bad rows"
+    assert listener_cache.view(Listener.objects.get(pk=listener.pk)).waits_for == ()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_listener_deleted_during_its_backfill_ends_it_quietly(redis_client, settings):
+    settings.DURIAN_BACKFILL_CHUNK = 1
+    existing(("Jo 1", "x"), ("Jo 2", "x"))
+    listener = PersonHook().listener(url=URL, backfill=True).save()
+    assert backfills.run(listener.pk, hooks.get("person"), progress=lambda b: Listener.objects.all().delete()) is None
+    assert not Backfill.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_listener_saved_after_its_backfill_is_published_without_the_wait(redis_client):
+    listener = PersonHook().listener(url=URL, backfill=True).save()  # this instance saw the backfill pending
+    backfills.run(listener.pk, hooks.get("person"))
+    listener.pause()
+    listener.enable()
+    holder = listener_cache.SnapshotHolder()
+    assert holder.get(redis_client).by_id[listener.pk].waits_for == ()
 
 
 # -- making one ------------------------------------------------------------------------------------

@@ -61,8 +61,8 @@ def backfill(listener_id: int) -> None:
         return
     if (
         backfills.run(listener_id, hook) is None
-        and not Backfill.objects.filter(
-            listener_id=listener_id, state__in=[Backfill.State.DONE, Backfill.State.FAILED]
+        and Backfill.objects.filter(
+            listener_id=listener_id, state__in=[Backfill.State.PENDING, Backfill.State.RUNNING]
         ).exists()
     ):  # another process runs it: look again later, and take over if that process stopped
         backfills.queue_run(listener_id, delay_ms=RECHECK_MS)

@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 import dramatiq
 import redis
-from django.db import models, transaction
+from django.db import DatabaseError, models, transaction
 from django.utils import timezone
 
 from ..conf import settings
@@ -160,8 +160,10 @@ def run(
 ) -> Backfill | None:
     """Run (or resume) the backfill of ``listener_id`` with ``hook`` (its ``ModelHook``) until it is done.
 
-    Returns the backfill, or ``None`` when another process runs it (or there is none). A failure
-    marks it ``failed`` with the reason (the listener stops waiting) and is raised.
+    Returns the backfill, or ``None`` when another process runs it (or there is none, or its listener
+    was deleted meanwhile). A Redis or database error is raised with the backfill still running (it
+    resumes from its position); any other error marks it ``failed`` with the reason (the listener
+    stops waiting) and is raised.
     """
     client = client or get_redis("worker")
     lease = live.run_lease(client, listener_id)
@@ -173,7 +175,11 @@ def run(
         if backfill is None or backfill.finished:
             return backfill
         try:
-            _run(backfill, hook, client, lease, progress)
+            if not _run(backfill, hook, client, lease, progress):
+                return None  # the listener was deleted meanwhile
+        except (redis.RedisError, DatabaseError):
+            logger.warning("durian: the backfill of listener %s stopped; it resumes where it was", listener_id)
+            raise  # still running: the actor's retry (or a worker, after a command) resumes it
         except Exception as exc:
             _finish(backfill, Backfill.State.FAILED, f"{type(exc).__name__}: {exc}"[:2000])
             logger.exception("durian: the backfill of listener %s failed", listener_id)
@@ -191,7 +197,8 @@ def _run(
     client: redis.Redis,
     lease: Any,
     progress: Callable[[Backfill], None] | None,
-) -> None:
+) -> bool:
+    """Send the rest of the rows; False if the listener was deleted meanwhile."""
     model = hook.model
     assert model is not None
     rows = model._default_manager.order_by("pk")
@@ -205,7 +212,7 @@ def _run(
         backfill.started_at = timezone.now()
         backfill.save(update_fields=["watermark", "total", "state", "started_at"])
     if backfill.watermark is None:
-        return
+        return True
     rows = rows.filter(pk__lte=pk.to_python(backfill.watermark))
     listener = backfill.listener
     snapshot = listener_cache.snapshot_of([listener])
@@ -215,7 +222,7 @@ def _run(
         page = rows if backfill.position is None else rows.filter(pk__gt=pk.to_python(backfill.position))
         chunk = list(page[:size])
         if not chunk:
-            return
+            return True
         settle.wait()
         kept = live.live_among(client, listener.pk, [str(row.pk) for row in chunk])
         items: list[queue.Item] = []
@@ -239,7 +246,9 @@ def _run(
         backfill.position = str(chunk[-1].pk)
         backfill.read += len(chunk)
         backfill.sent += len(items)
-        backfill.save(update_fields=["position", "read", "sent", "skipped"])
+        fields = ("position", "read", "sent", "skipped")
+        if not Backfill.objects.filter(pk=backfill.pk).update(**{f: getattr(backfill, f) for f in fields}):
+            return False
         lease.renew()
         if progress is not None:
             progress(backfill)
@@ -264,5 +273,6 @@ def _finish(backfill: Backfill, state: str, error: str = "") -> None:
     backfill.finished_at = timezone.now()
     with transaction.atomic():
         backfill.save(update_fields=["state", "error", "finished_at"])
-        listener = Listener.objects.select_related("backfill").get(pk=backfill.listener_id)
-        listener.save(update_fields=["updated_at"])  # moves the cache's stamp; the save signal publishes it
+        listener = Listener.objects.select_related("backfill").filter(pk=backfill.listener_id).first()
+        if listener is not None:
+            listener.save(update_fields=["updated_at"])  # moves the cache's stamp; the save signal publishes it

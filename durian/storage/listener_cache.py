@@ -103,7 +103,12 @@ def rebuild(client: redis.Redis) -> int:
 
 def on_listener_saved(listener: Listener) -> None:
     """After commit, publish the listener. Failures are logged; workers rebuild when needed."""
-    _after_commit(lambda client: publish([listener], client, stamp=db_stamp()))
+
+    def change(client: redis.Redis) -> None:
+        listener._state.fields_cache.pop("backfill", None)  # waits_for as committed, not a copy read earlier
+        publish([listener], client, stamp=db_stamp())
+
+    _after_commit(change)
 
 
 def on_listener_deleted(listener_id: int) -> None:
