@@ -249,6 +249,22 @@ def test_a_listener_saved_after_its_backfill_is_published_without_the_wait(redis
     assert holder.get(redis_client).by_id[listener.pk].waits_for == ()
 
 
+@pytest.mark.django_db(transaction=True)
+def test_with_no_worker_handing_off_events_the_backfill_goes_on_after_a_while_and_says_so(
+    redis_client, settings, caplog
+):
+    settings.DURIAN_BACKFILL_SETTLE_WAIT = 0.3
+    settings.DURIAN_BACKFILL_CHUNK = 1
+    existing(("Jo 1", "x"), ("Jo 2", "x"))
+    listener = PersonHook().listener(url=URL, backfill=True).save()
+    Person.objects.create(name="Jo 3", address="x")  # its event waits in the stream: no worker reads it
+    started = time.monotonic()
+    backfill = backfills.run(listener.pk, hooks.get("person"))
+    assert time.monotonic() - started < 2  # waited once, not once per chunk
+    assert (backfill.state, backfill.sent) == ("done", 3)
+    assert "going on without waiting (a row changed meanwhile may arrive twice)" in caplog.text
+
+
 # -- making one ------------------------------------------------------------------------------------
 
 
