@@ -79,7 +79,8 @@ def check_quota(owner: Any) -> None:
 
 def validate_backfill(hook_name: str) -> None:
     """Raise ``ValidationError`` naming ``backfill`` unless hook ``hook_name`` can be backfilled: a
-    registered ``ModelHook`` fired on ``post_save`` (its rows exist; a delete hook's do not)."""
+    registered ``ModelHook`` fired on ``post_save`` (its rows exist; a delete hook's do not) whose events
+    go through the workers (``async_``: live events of an in-process hook could not wait for it)."""
     hook = hooks.get(hook_name)
     if hook is None:
         raise ValidationError({"backfill": f"No hook named {hook_name!r} is registered; nothing to backfill."})
@@ -90,6 +91,12 @@ def validate_backfill(hook_name: str) -> None:
     if hook.signal is not model_signals.post_save:
         raise ValidationError(
             {"backfill": f"Hook {hook_name!r} fires when a row is deleted: existing rows cannot be backfilled."}
+        )
+    if not hook.async_:
+        raise ValidationError(
+            {
+                "backfill": f"Hook {hook_name!r} delivers in the saving process (async_ = False): it cannot be backfilled."
+            }
         )
 
 

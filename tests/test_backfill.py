@@ -290,6 +290,23 @@ def test_a_delete_hook_cannot_be_backfilled(invoice_hooks, redis_client):
 
 
 @pytest.mark.django_db
+def test_a_hook_delivered_in_the_saving_process_cannot_be_backfilled(redis_client):
+    class LocalPersonHook(PersonHook):
+        name = "person.local"
+        async_ = False
+
+    hooks.register(LocalPersonHook)
+    try:
+        with pytest.raises(ValidationError) as info:
+            LocalPersonHook().listener(url=URL, backfill=True).save()
+    finally:
+        hooks.unregister(LocalPersonHook)
+    assert info.value.message_dict == {
+        "backfill": ["Hook 'person.local' delivers in the saving process (async_ = False): it cannot be backfilled."]
+    }
+
+
+@pytest.mark.django_db
 def test_a_listener_without_backfill_waits_for_nothing(redis_client):
     listener = PersonHook().listener(url=URL).save()
     assert not Backfill.objects.exists()
