@@ -433,6 +433,8 @@ class DeadLetter(models.Model):
     last_error_detail = models.TextField(_("technical detail"), blank=True, help_text=_("For staff."))
     response_excerpt = models.TextField(_("response excerpt"), blank=True)
     event_created_at = models.DateTimeField(_("event time"), null=True, blank=True)
+    #: Sent by the listener's backfill: re-sent with ``Durian-Backfill: 1`` like the first attempts.
+    backfill = models.BooleanField(_("backfilled"), default=False)
     created_at = models.DateTimeField(_("dead since"), auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
@@ -449,7 +451,13 @@ class DeadLetter(models.Model):
     def event(self) -> Event:
         """The original event (same id, so the same ``webhook-id``)."""
         created = self.event_created_at or self.created_at
-        return Event(hook=self.hook, payload=self.payload, id=self.event_id, created_at=created.timestamp())
+        return Event(
+            hook=self.hook,
+            payload=self.payload,
+            id=self.event_id,
+            created_at=created.timestamp(),
+            backfill=self.backfill,
+        )
 
 
 class Delivery(models.Model):

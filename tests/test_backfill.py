@@ -22,8 +22,9 @@ from standardwebhooks import Webhook
 from durian.exceptions import PayloadError
 from durian.hook import Hook
 from durian.match import Startswith
-from durian.models import Backfill, Delivery, Listener
+from durian.models import Backfill, DeadLetter, Delivery, Listener
 from durian.pipeline import backfill as backfills
+from durian.pipeline.resend import resend
 from durian.registry import hooks
 from durian.storage import listener_cache
 from example_project.people.hooks import PersonHook
@@ -174,6 +175,20 @@ def test_a_backfilled_delivery_that_fails_is_retried_on_the_listener_s_schedule(
     assert second.headers["durian-backfill"] == "1"
     assert second.at - first.at >= 0.7
     wait_until(lambda: Delivery.objects.filter(listener=listener).count() == 2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_backfilled_dead_letter_re_sent_from_admin_is_still_marked(worker, receiver):
+    existing(("Jo", "1 Main St"))
+    receiver.respond(500, times=2)
+    listener = PersonHook().listener(url=receiver.url, backfill=True, retry_schedule=[1]).save()
+    receiver.wait_for(2, delivered=False)
+    wait_until(lambda: DeadLetter.objects.filter(listener=listener).exists())
+    letter = DeadLetter.objects.get(listener=listener)
+    assert letter.backfill
+    assert resend([letter]) == (1, 0)
+    third = receiver.requests[-1]
+    assert third.headers["durian-backfill"] == "1" and third.status == 200
 
 
 @pytest.mark.django_db(transaction=True)
