@@ -76,7 +76,7 @@ def begin(listener: Listener) -> Backfill:
         backfill.save()
         _after_commit(lambda: live.forget(get_redis("request"), listener.pk))
     listener.backfill = backfill
-    listener_cache.on_listener_saved(listener)  # waits_for moved: workers must see it
+    listener.save(update_fields=["updated_at"])  # waits_for moved: the save signal publishes it, the stamp moves
     return backfill
 
 
