@@ -358,6 +358,19 @@ def test_durian_backfill_runs_a_listener_s_backfill_again(redis_client, receiver
 
 
 @pytest.mark.django_db
+def test_durian_status_lists_the_backfills_not_done(redis_client):
+    existing(("Jo", "x"))
+    listener = PersonHook().listener(url=URL, backfill=True).save()
+    out = io.StringIO()
+    call_command("durian_status", stdout=out)
+    assert f"Backfills not done: 1\n  listener {listener.pk}: waiting for a worker" in out.getvalue()
+    backfills.run(listener.pk, hooks.get("person"))
+    out = io.StringIO()
+    call_command("durian_status", stdout=out)
+    assert "Backfills not done" not in out.getvalue()
+
+
+@pytest.mark.django_db
 def test_durian_backfill_names_what_is_wrong(ping_hook, redis_client):
     with pytest.raises(CommandError, match="No listener with id 999"):
         call_command("durian_backfill", "999")
