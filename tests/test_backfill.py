@@ -12,6 +12,7 @@ live event.
 from __future__ import annotations
 
 import io
+import json
 import time
 
 import pytest
@@ -276,6 +277,26 @@ def test_with_no_worker_handing_off_events_the_backfill_goes_on_after_a_while_an
     assert time.monotonic() - started < 2  # waited once, not once per chunk
     assert (backfill.state, backfill.sent) == ("done", 3)
     assert "going on without waiting (a row changed meanwhile may arrive twice)" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_finding_the_backfill_run_elsewhere_looks_again_later(redis_client):
+    import dramatiq
+
+    from durian.conf import settings as durian_settings
+    from durian.storage import backfill as live
+    from workers.actors import backfill as actor
+
+    listener = PersonHook().listener(url=URL, backfill=True).save()
+    broker = dramatiq.get_broker()
+    if not hasattr(broker, "client"):
+        pytest.skip("reads the Redis broker's delayed messages")
+    broker.flush_all()
+    assert live.run_lease(redis_client, listener.pk).acquire()  # another process runs it
+    actor.fn(listener.pk)
+    delayed = broker.client.hvals(f"dramatiq:{durian_settings.QUEUE_NAME}.DQ.msgs")
+    assert [json.loads(raw)["actor_name"] for raw in delayed] == ["durian.backfill"]
+    assert Backfill.objects.get(listener=listener).state == "pending"  # left to the process that runs it
 
 
 # -- making one ------------------------------------------------------------------------------------
