@@ -23,8 +23,8 @@ from django.views.decorators.cache import never_cache
 from .conf import settings as durian_settings
 from .core.headers import restore as restore_headers
 from .core.redact import mask_password, restore_password
-from .listeners import validate_listener
-from .models import DeadLetter, Delivery, Listener
+from .listeners import create_listener, validate_backfill, validate_listener
+from .models import Backfill, DeadLetter, Delivery, Listener
 from .pipeline.resend import queue_resend, resend
 from .registry import hooks
 from .storage.circuit import describe as describe_circuits
@@ -72,6 +72,14 @@ class ListenerAdminForm(forms.ModelForm):
     url = forms.URLField(
         label=_("URL"), max_length=2000, **({"assume_scheme": "https"} if django.VERSION >= (5, 0) else {})
     )
+    backfill = forms.BooleanField(
+        label=_("send existing rows first"),
+        required=False,
+        help_text=_(
+            "On creation only, for a model's hook: first send one event for each existing row the filters match "
+            "(marked Durian-Backfill: 1), then the live events."
+        ),
+    )
 
     class Meta:
         model = Listener
@@ -81,6 +89,7 @@ class ListenerAdminForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk is not None:  # a URL's password is shown masked, and kept when left so
             self.initial["url"] = mask_password(self.instance.url)
+            self.fields.pop("backfill", None)  # asked for on creation; manage.py durian_backfill runs it again
         # header values are shown masked (***), and kept when left so; never the sealed tokens
         self.initial["headers"] = self.instance.masked_headers if self.instance.pk is not None else {}
 
@@ -104,6 +113,11 @@ class ListenerAdminForm(forms.ModelForm):
             validate_listener(self.instance, exclude=self._get_validation_exclusions())
         except ValidationError as exc:
             self._update_errors(self._by_form_field(exc))
+        if self.cleaned_data.get("backfill") and self.instance.pk is None:
+            try:
+                validate_backfill(self.instance.hook)
+            except ValidationError as exc:
+                self._update_errors(exc)
         if self._validate_unique:
             self.validate_unique()
 
@@ -163,6 +177,7 @@ class ListenerAdmin(admin.ModelAdmin):
     readonly_fields = (
         "masked_secret",
         "filters_in_words",
+        "backfill_progress",
         "circuit",
         "consecutive_failures",
         "last_success_at",
@@ -217,6 +232,15 @@ class ListenerAdmin(admin.ModelAdmin):
             return f"hook no longer exists; {obj.describe_filters()}"
         return obj.describe_filters()
 
+    @admin.display(description=_("backfill"))
+    def backfill_progress(self, obj: Listener) -> str:
+        backfill = Backfill.objects.filter(listener_id=obj.pk).first() if obj.pk else None
+        return backfill.describe() if backfill is not None else "-"
+
+    def get_fields(self, request: HttpRequest, obj: Listener | None = None) -> Any:
+        fields = super().get_fields(request, obj)
+        return [f for f in fields if f != "backfill"] if obj is not None else fields
+
     @admin.display(description=_("URL"), ordering="url")
     def shown_url(self, obj: Listener) -> str:
         return obj.display_url
@@ -248,6 +272,8 @@ class ListenerAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Listener, form: Any, change: bool) -> None:
         if change and "state" in form.changed_data and obj.state == Listener.State.ACTIVE:
             obj.enable()  # a fresh health record: the old failure streak must not disable it at once
+        elif not change:
+            create_listener(obj, backfill=bool(form.cleaned_data.get("backfill")))
         else:
             super().save_model(request, obj, form, change)
 

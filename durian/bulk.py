@@ -51,7 +51,7 @@ def _fire(
         for hook in hooks:
             data = hook.build_payload(row, created=created, before=old)
             if data is not None:
-                hook.emit(data, using=using)
+                hook.emit(data, using=using, row=row.pk)
 
 
 class HookedQuerySet(models.QuerySet):

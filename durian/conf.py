@@ -66,6 +66,11 @@ DEFAULTS: dict[str, Any] = {
     "CIRCUIT_FAILURES": 5,
     "CIRCUIT_COOLING": 10.0,
     "CIRCUIT_COOLING_MAX": 600.0,
+    # How many rows a listener's backfill reads at a time (one query, one batch of deliveries).
+    "BACKFILL_CHUNK": 500,
+    # How long (seconds) a backfill waits, after reading a chunk, for the events committed before it to
+    # reach the workers (so that it leaves their rows to them); past it, it goes on (a row may come twice).
+    "BACKFILL_SETTLE_WAIT": 10.0,
     # How long (seconds) a paused listener's events are kept for it; older ones are dropped.
     "PAUSED_RETENTION": 7 * 24 * 3600,
     # How long (seconds) a delivery in hand waits for an unreachable Redis before failing its message.

@@ -126,9 +126,10 @@ class Hook:
             data = {k: v for k, v in data.items() if k in self.provides_args}
         return self.emit(payload.jsonable(data, where=f"hook {self.name!r}"))
 
-    def emit(self, data: dict[str, Any], using: str = DEFAULT_DB_ALIAS) -> Event:
-        """Hand a ready JSON payload to the dispatcher: it leaves after the transaction commits."""
-        event = Event(hook=self.name, payload=data)
+    def emit(self, data: dict[str, Any], using: str = DEFAULT_DB_ALIAS, row: Any = None) -> Event:
+        """Hand a ready JSON payload to the dispatcher: it leaves after the transaction commits.
+        ``row``: the primary key of the row the event is about (kept on the site, see ``Event.row``)."""
+        event = Event(hook=self.name, payload=data, row=None if row is None else str(row))
         dispatch.schedule(event, using=using, in_process=not self.async_)
         return event
 
@@ -306,7 +307,7 @@ class ModelHook(Hook):
         before = changes.saved_changes(instance) if self.reports_changes else None
         data = self.build_payload(instance, created=created, before=before)
         if data is not None:
-            self.emit(data, using=kwargs.get("using") or DEFAULT_DB_ALIAS)
+            self.emit(data, using=kwargs.get("using") or DEFAULT_DB_ALIAS, row=instance.pk)
 
 
 @functools.cache

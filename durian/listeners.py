@@ -12,10 +12,13 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import signals as model_signals
 
 from .conf import settings
 from .core import match
-from .models import Listener
+from .models import Backfill, Listener
+from .pipeline import backfill as backfills
 from .registry import hooks
 from .transport.ssrf import validate_listener_url
 
@@ -74,12 +77,63 @@ def check_quota(owner: Any) -> None:
         )
 
 
+def validate_backfill(hook_name: str) -> None:
+    """Raise ``ValidationError`` naming ``backfill`` unless hook ``hook_name`` can be backfilled: a
+    registered ``ModelHook`` fired on ``post_save`` (its rows exist; a delete hook's do not) whose events
+    go through the workers (``async_``: live events of an in-process hook could not wait for it)."""
+    hook = hooks.get(hook_name)
+    if hook is None:
+        raise ValidationError({"backfill": f"No hook named {hook_name!r} is registered; nothing to backfill."})
+    if hook.model is None:  # a plain Hook: a ModelHook always has its model
+        raise ValidationError(
+            {"backfill": f"Hook {hook_name!r} is not tied to a model: only a ModelHook's rows can be backfilled."}
+        )
+    if hook.signal is not model_signals.post_save:
+        raise ValidationError(
+            {"backfill": f"Hook {hook_name!r} fires when a row is deleted: existing rows cannot be backfilled."}
+        )
+    if not hook.async_:
+        raise ValidationError(
+            {
+                "backfill": f"Hook {hook_name!r} delivers in the saving process (async_ = False): it cannot be backfilled."
+            }
+        )
+
+
+def start_backfill(listener: Listener, worker_after_ms: int | None = None) -> Backfill:
+    """Start (or start again) the backfill of a saved ``listener``, in the caller's transaction: from
+    the commit on its live events wait, and a worker runs it (``durian.pipeline.backfill``), after
+    ``worker_after_ms`` when the caller runs it itself (``manage.py durian_backfill``).
+    Raises ``ValidationError`` naming ``backfill`` for a hook that cannot be backfilled."""
+    validate_backfill(listener.hook)
+    with transaction.atomic():
+        backfill = backfills.begin(listener)
+        backfills.queue_run(listener.pk, delay_ms=worker_after_ms)
+    return backfill
+
+
+def create_listener(listener: Listener, backfill: bool = False) -> Listener:
+    """Save a new, validated ``listener``, with its backfill when asked, in one transaction (so that
+    no live event reaches it before the backfill's wait does). Every way of making one calls it."""
+    if backfill:
+        validate_backfill(listener.hook)
+    with transaction.atomic():
+        listener.save()
+        if backfill:
+            start_backfill(listener)
+    return listener
+
+
 class ListenerBuilder:
-    """``hook.listener(url=...).match(**filters).save()``: builds and saves a ``Listener``."""
+    """``hook.listener(url=...).match(**filters).save()``: builds and saves a ``Listener``.
+
+    ``backfill=True`` (a ``ModelHook``'s only) sends it one event for each existing row its filters
+    match before its live events."""
 
     def __init__(self, hook: Hook, url: str, config: dict[str, Any]) -> None:
         self.hook = hook
         self.url = url
+        self.backfill = bool(config.pop("backfill", False))
         self.config = config
         self.filters: dict[str, match.Matcher] = {}
 
@@ -96,11 +150,12 @@ class ListenerBuilder:
             hook=self.hook.name, url=self.url, filters=match.filters_to_json(self.filters), **self.config
         )
         validate_listener(listener)
+        if self.backfill:
+            validate_backfill(listener.hook)
         check_quota(listener.owner)
         return listener
 
     def save(self) -> Listener:
-        """Validate and save the listener; raises ``ValidationError`` on bad input."""
-        listener = self.build()
-        listener.save()
-        return listener
+        """Validate and save the listener; raises ``ValidationError`` on bad input. With
+        ``backfill=True`` it first receives every existing row its filters match (``start_backfill``)."""
+        return create_listener(self.build(), backfill=self.backfill)

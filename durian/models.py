@@ -355,7 +355,10 @@ class Listener(models.Model):
         """Why this active listener's events are kept, in order, rather than attempted now; empty when
         nothing holds them. Workers park them as for a paused listener (``durian.storage.parked``) and
         queue them, oldest first, once nothing holds them any more. One place names the reasons."""
-        return (VALIDATION,) if self.state == self.State.ACTIVE and awaits_validation(self.url_validated) else ()
+        reasons = ("backfill",) if Backfill.holds(self) else ()
+        if self.state == self.State.ACTIVE and awaits_validation(self.url_validated):
+            reasons += (VALIDATION,)
+        return reasons
 
     # -- endpoint validation ----------------------------------------------------------------------
 
@@ -500,6 +503,8 @@ class DeadLetter(models.Model):
     last_error_detail = models.TextField(_("technical detail"), blank=True, help_text=_("For staff."))
     response_excerpt = models.TextField(_("response excerpt"), blank=True)
     event_created_at = models.DateTimeField(_("event time"), null=True, blank=True)
+    #: Sent by the listener's backfill: re-sent with ``Durian-Backfill: 1`` like the first attempts.
+    backfill = models.BooleanField(_("backfilled"), default=False)
     created_at = models.DateTimeField(_("dead since"), auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
@@ -516,7 +521,13 @@ class DeadLetter(models.Model):
     def event(self) -> Event:
         """The original event (same id, so the same ``webhook-id``)."""
         created = self.event_created_at or self.created_at
-        return Event(hook=self.hook, payload=self.payload, id=self.event_id, created_at=created.timestamp())
+        return Event(
+            hook=self.hook,
+            payload=self.payload,
+            id=self.event_id,
+            created_at=created.timestamp(),
+            backfill=self.backfill,
+        )
 
 
 class Delivery(models.Model):
@@ -553,6 +564,8 @@ class OutboxEvent(models.Model):
     created_at = models.FloatField(db_index=True)
     #: The trace context the event was made in (``traceparent``, ``tracestate``), or ``{}``.
     trace = models.JSONField(default=dict, blank=True)
+    #: The primary key of the row a ``ModelHook`` event is about (``Event.row``), or ``None``.
+    row = models.CharField(max_length=255, null=True, blank=True)
 
     class Meta:
         verbose_name = _("outbox event")
@@ -561,7 +574,14 @@ class OutboxEvent(models.Model):
     @classmethod
     def of(cls, event: Event) -> OutboxEvent:
         """The (unsaved) row of ``event``."""
-        return cls(id=event.id, hook=event.hook, payload=event.payload, created_at=event.created_at, trace=event.trace)
+        return cls(
+            id=event.id,
+            hook=event.hook,
+            payload=event.payload,
+            created_at=event.created_at,
+            trace=event.trace,
+            row=event.row,
+        )
 
     @property
     def event(self) -> Event:
@@ -572,4 +592,71 @@ class OutboxEvent(models.Model):
             id=self.id,
             created_at=self.created_at,
             trace=tracing.clean(self.trace),
+            row=self.row,
         )
+
+
+class Backfill(models.Model):
+    """A listener's backfill: one event for each existing row of its ``ModelHook``'s model that its
+    filters match, sent in primary-key order before its live events (``durian.pipeline.backfill``).
+
+    Rows up to ``watermark`` (the highest primary key when it started) are read in chunks after
+    ``position`` (the last primary key read), so a run that stopped resumes where it was. While it
+    is not ``done`` (or ``failed``), the listener waits: its live events are kept (``Listener.waits_for``).
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("pending")
+        RUNNING = "running", _("running")
+        DONE = "done", _("done")
+        FAILED = "failed", _("failed")
+
+    listener = models.OneToOneField(Listener, on_delete=models.CASCADE, related_name="backfill")
+    state = models.CharField(_("state"), max_length=10, choices=State.choices, default=State.PENDING)
+    #: Which run this is (``manage.py durian_backfill`` starts a new one): part of each event's id.
+    run = models.PositiveIntegerField(_("run"), default=1)
+    watermark = models.CharField(_("highest row"), max_length=255, null=True, blank=True)
+    position = models.CharField(_("last row read"), max_length=255, null=True, blank=True)
+    total = models.PositiveIntegerField(_("rows to read"), default=0)
+    read = models.PositiveIntegerField(_("rows read"), default=0)
+    sent = models.PositiveIntegerField(_("events sent"), default=0)
+    skipped = models.PositiveIntegerField(
+        _("rows left to live events"), default=0, help_text=_("Rows whose live event, kept meanwhile, carries them.")
+    )
+    error = models.TextField(_("error"), blank=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("backfill")
+        verbose_name_plural = _("backfills")
+
+    def __str__(self) -> str:
+        return f"backfill of listener {self.listener_id}: {self.describe()}"
+
+    @property
+    def finished(self) -> bool:
+        return self.state in (self.State.DONE, self.State.FAILED)
+
+    def describe(self) -> str:
+        """Its progress in words: ``1,200 of 5,000 rows read, 1,100 events sent``, ``done: ...``,
+        ``failed: <reason>``."""
+        counts = f"{self.read:,} of {self.total:,} rows read, {self.sent:,} events sent"
+        if self.state == self.State.PENDING:
+            return "waiting for a worker"
+        if self.state == self.State.FAILED:
+            return f"failed after {counts}: {self.error}"
+        if self.state == self.State.DONE:
+            return f"done: {counts}"
+        return counts
+
+    @staticmethod
+    def holds(listener: Listener) -> bool:
+        """True while ``listener`` has a backfill that has not finished (its live events wait)."""
+        if listener.pk is None:
+            return False
+        try:
+            backfill = listener.backfill
+        except Backfill.DoesNotExist:
+            return False
+        return backfill is not None and not backfill.finished

@@ -14,9 +14,9 @@ from ..conf import settings
 from ..core import headers as own_headers
 from ..core import redact
 from ..core.schedule import LONGEST_DELAY, MAX_RETRIES, SHORTEST_DELAY
-from ..listeners import validate_listener
+from ..listeners import create_listener, validate_backfill, validate_listener
 from ..management.timespec import WindowError, replay_window
-from ..models import URL_MAX_LENGTH, DeadLetter, Delivery, Listener
+from ..models import URL_MAX_LENGTH, Backfill, DeadLetter, Delivery, Listener
 from ..web.disclosure import error_text, status_only
 from ..web.replay import MOMENT_MAX_LENGTH
 
@@ -33,6 +33,7 @@ WRITABLE = (
     "headers",
     "fields",
     "retry_schedule",
+    "backfill",
 )
 
 
@@ -125,6 +126,17 @@ class ValidationSerializer(serializers.Serializer):
         return data
 
 
+class BackfillSerializer(serializers.ModelSerializer):
+    """A listener's backfill and how far it went (read-only)."""
+
+    description = serializers.CharField(source="describe", read_only=True, help_text="Its progress in words.")
+
+    class Meta:
+        model = Backfill
+        fields = ("state", "total", "read", "sent", "skipped", "error", "started_at", "finished_at", "description")
+        read_only_fields = fields
+
+
 class ListenerSerializer(serializers.ModelSerializer):
     """A listener. ``filters`` is the stored JSON form: ``{"name": {"op": "startswith", "value": "J"}}``."""
 
@@ -137,12 +149,23 @@ class ListenerSerializer(serializers.ModelSerializer):
     fields = FieldsField(required=False)
     retry_schedule = ScheduleField(required=False, allow_null=True)
     validation = ValidationSerializer(source="*", read_only=True)
+    backfill = serializers.BooleanField(
+        write_only=True,
+        required=False,
+        default=False,
+        help_text=(
+            "On creation only, for a model's hook: first send one event for each existing row the filters match "
+            "(in primary-key order, with a Durian-Backfill: 1 header), then the live events. Progress: backfill_status."
+        ),
+    )
+    backfill_status = serializers.SerializerMethodField(help_text="The listener's backfill, or null when it has none.")
 
     class Meta:
         model = Listener
         fields = (
             "id",
             *WRITABLE,
+            "backfill_status",
             "state",
             "owner",
             "consecutive_failures",
@@ -161,6 +184,14 @@ class ListenerSerializer(serializers.ModelSerializer):
         if data.get("url"):
             data["url"] = redact.mask_password(data["url"])  # never answered, not even to staff
         return data
+
+    @extend_schema_field(BackfillSerializer(allow_null=True))
+    def get_backfill_status(self, instance: Listener) -> dict[str, Any] | None:
+        try:
+            backfill = instance.backfill
+        except Backfill.DoesNotExist:
+            return None
+        return BackfillSerializer(backfill).data if backfill is not None else None
 
     def validate_url(self, value: str) -> str:
         """A ``***`` password stands for the stored one (same host only); see ``redact.restore_password``."""
@@ -193,8 +224,23 @@ class ListenerSerializer(serializers.ModelSerializer):
         """The one check every way of making a listener calls: ``validate_listener``."""
         if self.instance is not None and attrs.get("hook", self.instance.hook) != self.instance.hook:
             raise serializers.ValidationError({"hook": ["A listener's hook cannot change; make a new listener."]})
+        if attrs.get("backfill"):
+            if self.instance is not None:
+                raise serializers.ValidationError(
+                    {
+                        "backfill": [
+                            "A backfill is asked for when a listener is made; manage.py durian_backfill runs it again."
+                        ]
+                    }
+                )
+            try:
+                validate_backfill(attrs.get("hook", ""))
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError(exc.message_dict) from None
         candidate = copy.copy(self.instance) if self.instance is not None else Listener()
         for name, value in attrs.items():
+            if name == "backfill":
+                continue
             setattr(candidate, name, value)
         try:
             validate_listener(candidate, exclude=("owner",))
@@ -203,6 +249,15 @@ class ListenerSerializer(serializers.ModelSerializer):
                 exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
             ) from None
         return attrs
+
+    def create(self, validated_data: dict[str, Any]) -> Listener:
+        """Save the new listener, with its backfill when asked (``durian.listeners.create_listener``)."""
+        backfill = bool(validated_data.pop("backfill", False))
+        return create_listener(Listener(**validated_data), backfill=backfill)
+
+    def update(self, instance: Listener, validated_data: dict[str, Any]) -> Listener:
+        validated_data.pop("backfill", None)
+        return super().update(instance, validated_data)
 
 
 class NewListenerSerializer(ListenerSerializer):

@@ -144,7 +144,8 @@ class ListenerViewSet(
     def get_queryset(self) -> QuerySet[Listener]:
         if getattr(self, "swagger_fake_view", False):  # drf-spectacular inspecting the view
             return Listener.objects.none()
-        return access.listeners(self.request.user, ACTIONS.get(self.action, "change")).order_by("hook", "id")
+        listeners = access.listeners(self.request.user, ACTIONS.get(self.action, "change"))
+        return listeners.select_related("backfill").order_by("hook", "id")
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         access.require(request.user, "add")

@@ -23,6 +23,8 @@ class Event:
 
     ``trace`` is the trace context of the span current where the event was made (``traceparent``,
     ``tracestate``; ``{}`` when none, or without OpenTelemetry): each attempt's span is its child.
+    ``row`` is the primary key (as text) of the row a ``ModelHook`` event is about, or ``None``; it
+    never leaves the site. ``backfill`` marks an event sent by a listener's backfill (``durian.pipeline.backfill``).
     """
 
     hook: str
@@ -30,6 +32,8 @@ class Event:
     id: str = field(default_factory=new_event_id)
     created_at: float = field(default_factory=time.time)
     trace: dict[str, str] = field(default_factory=tracing.carrier, compare=False, repr=False)
+    row: str | None = field(default=None, compare=False)
+    backfill: bool = field(default=False, compare=False)
 
     def webhook_id(self, listener_id: int) -> str:
         """The ``webhook-id`` of this event for one listener: the same on every retry."""
@@ -40,6 +44,8 @@ class Event:
         fields = {"id": self.id, "hook": self.hook, "payload": dumps(self.payload), "ts": repr(self.created_at)}
         if self.trace:
             fields["trace"] = dumps(self.trace)
+        if self.row is not None:
+            fields["row"] = self.row
         return fields
 
     @classmethod
@@ -47,7 +53,14 @@ class Event:
         """Rebuild an event from a stream entry (keys and values as bytes or str)."""
         f = {_s(k): _s(v) for k, v in fields.items()}
         trace = tracing.clean(json.loads(f["trace"])) if f.get("trace") else {}
-        return cls(hook=f["hook"], payload=json.loads(f["payload"]), id=f["id"], created_at=float(f["ts"]), trace=trace)
+        return cls(
+            hook=f["hook"],
+            payload=json.loads(f["payload"]),
+            id=f["id"],
+            created_at=float(f["ts"]),
+            trace=trace,
+            row=f.get("row"),
+        )
 
 
 def webhook_id(event_id: str, listener_id: int) -> str:

@@ -85,6 +85,18 @@ class ListenerView:
         """Its events are kept, in order, and attempted later: it is paused, or waits (``waits_for``)."""
         return self.state == "paused" or bool(self.waits_for) or self.awaiting_validation
 
+    def holds(self, item: Mapping[str, Any]) -> bool:
+        """True when delivery ``item`` must be kept for now rather than attempted: the listener is
+        paused, or waits (``waits_for``) for a reason the item does not answer. The one place that
+        says it, for the deliver step and the ordered lanes: a backfill's own items pass its
+        ``"backfill"`` wait (they are what it waits for), never a pause."""
+        if self.state == "paused":
+            return True
+        reasons = set(self.waits_for)
+        if item.get("backfill"):
+            reasons.discard("backfill")
+        return bool(reasons)
+
     @property
     def keeps_events(self) -> bool:
         """Active, paused (kept until resumed) or disabled (kept as dead letters)."""

@@ -10,7 +10,7 @@ from django.db.models import Count, Min
 
 from ..conf import settings
 from ..core.redact import display_url, printable
-from ..models import DeadLetter, Listener, OutboxEvent
+from ..models import Backfill, DeadLetter, Listener, OutboxEvent
 from ..storage import circuit, ordered, parked, stream
 
 
@@ -58,6 +58,10 @@ def gather(client: redis.Redis) -> dict[str, Any]:
         "ordered_lanes": [
             {"listener": listener_id, "waiting": waiting, "next_at": next_at}
             for listener_id, (waiting, next_at) in sorted(ordered.backlogs(client).items())
+        ],
+        "backfills": [  # not done: waiting for a worker, running, or failed
+            {"listener": b.listener_id, "state": b.state, "read": b.read, "total": b.total, "text": b.describe()}
+            for b in Backfill.objects.exclude(state=Backfill.State.DONE).order_by("listener_id")
         ],
         "disabled_listeners": [
             {"id": x.pk, "hook": x.hook, "url": x.display_url, "reason": printable(x.disabled_reason)}
@@ -120,6 +124,11 @@ def render(status: dict[str, Any]) -> list[str]:
         when = lane["next_at"]
         nxt = "now" if when <= time.time() else "at " + time.strftime("%H:%M:%S", time.localtime(when))
         lines.append(f"  listener {lane['listener']}: {lane['waiting']} waiting, next delivery {nxt}")
+    backfills = status.get("backfills", [])
+    if backfills:
+        lines.append(f"Backfills not done: {len(backfills)}")
+        for b in backfills:
+            lines.append(f"  listener {b['listener']}: {printable(b['text'])}")
     disabled = status["disabled_listeners"]
     lines.append(f"Disabled listeners: {len(disabled)}")
     for x in disabled:

@@ -63,10 +63,10 @@ def deliver(items: Sequence[queue.Item]) -> None:
     if resends:  # dead letters staff re-send from admin: settled like a re-send in the request
         resend.run_queued(resends, client)
         batch = [a for a in batch if not a.context.get("resend")]
-    waiting = [a.context for a in batch if a.listener.waiting]
+    waiting = [a.context for a in batch if a.listener.holds(a.context)]
     if waiting:  # kept until the listener is resumed (or done waiting)
         patiently(lambda: parked.park(client, waiting), "keep a paused listener's events")
-        batch = [a for a in batch if not a.listener.waiting]
+        batch = [a for a in batch if not a.listener.holds(a.context)]
     back = Counter(int(data["listener"]) for data in items if data.get("held"))
     circuit.held(client, {k: -n for k, n in back.items()})
     leases = patiently(lambda: Leases.take(client, batch), "take idempotency leases")

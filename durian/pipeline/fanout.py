@@ -8,7 +8,7 @@ import redis
 
 from ..core import tracing
 from ..core.recipients import recipients
-from ..storage import listener_cache, ordered, stream
+from ..storage import backfill, listener_cache, ordered, stream
 from . import queue
 
 
@@ -17,11 +17,14 @@ def hand_off(client: redis.Redis, entries: Sequence[stream.Entry]) -> int:
 
     Deliveries to ordered listeners are not queued: they join their listener's backlog
     (``durian.storage.ordered``) under their stream entry id, before the entries are acknowledged.
+    For a listener waiting for its backfill, the rows of its events are noted first
+    (``durian.storage.backfill``): the backfill leaves those rows to their live events.
 
     With OpenTelemetry, each batch is one ``durian.fanout`` span, linked to its events' traces.
     """
     items: list[queue.Item] = []
     in_order: list[tuple[str, queue.Item, str]] = []
+    live_rows: dict[int, list[str]] = {}  # rows of the events kept for listeners waiting for their backfill
     with tracing.fanning_out((event.trace for _, event in entries if event is not None), len(entries)) as span:
         if any(event is not None for _, event in entries):
             snapshot = listener_cache.snapshots.get(client)
@@ -30,10 +33,13 @@ def hand_off(client: redis.Redis, entries: Sequence[stream.Entry]) -> int:
                     continue
                 for listener in recipients(snapshot, event):
                     data = queue.item(event, listener.id)
+                    if event.row is not None and "backfill" in listener.waits_for:
+                        live_rows.setdefault(listener.id, []).append(event.row)
                     if listener.ordered:
                         in_order.append((entry_id, data, event.webhook_id(listener.id)))
                     else:
                         items.append(data)
+        backfill.note_live(client, live_rows)
         ordered.add(client, in_order)
         queue.send(items)
         stream.ack(client, [entry_id for entry_id, _ in entries])

@@ -21,7 +21,7 @@ logger = logging.getLogger("durian.delivery")
 def deliver(event: Event) -> None:
     """Deliver ``event`` to the listeners that receive it, now. Never raises."""
     try:
-        snapshot = listener_cache.snapshot_of(Listener.objects.filter(hook=event.hook))
+        snapshot = listener_cache.snapshot_of(Listener.objects.filter(hook=event.hook).select_related("backfill"))
         batch = [attempts.Attempt(event, listener) for listener in recipients(snapshot, event)]
         for attempt, outcome in attempts.run(batch, "now", client=get_redis("request")):
             if policy.next_step(attempt, outcome, retries=False) == policy.DEAD:  # no retries here

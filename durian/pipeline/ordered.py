@@ -152,7 +152,8 @@ class OrderedLane:
                     "durian: listener %s is gone; dropping its %d ordered delivery(ies)", self.listener_id, dropped
                 )
                 return
-            if listener.waiting:
+            waiting = listener.waiting
+            if waiting and self.holds(listener):
                 self.expire()
                 ordered.later(self.client, self.listener_id, self.token, time.time() + PAUSED_RECHECK)
                 return
@@ -177,8 +178,14 @@ class OrderedLane:
                     self.pause = 0.0
                     break
                 listener = listener_cache.snapshots.get(self.client).by_id.get(self.listener_id)
-                if listener is None or listener.waiting:
-                    break
+                if listener is None or listener.waiting or waiting:
+                    break  # the next turn looks at the new head (a backfill may have put more in front)
+
+    def holds(self, listener: ListenerView) -> bool:
+        """True when the lane's head waits (``ListenerView.holds``): a backfill's heads, which sort
+        first, pass the listener's backfill wait; the live ones behind them wait for it."""
+        first = ordered.heads(self.client, self.listener_id, ordered.EVERYTHING, limit=1)
+        return not first or listener.holds(first[0].item)
 
     def expire(self) -> int:
         """Drop, from the front, a paused listener's deliveries older than ``DURIAN_PAUSED_RETENTION`` (logged)."""

@@ -39,6 +39,10 @@ def item(event: Event, listener_id: int, attempt: int = 1, replay: bool = False)
     }
     if event.trace:
         data["trace"] = event.trace
+    if event.row is not None:
+        data["row"] = event.row
+    if event.backfill:
+        data["backfill"] = True
     if replay:
         data["replay"] = True
     return data
@@ -52,6 +56,8 @@ def event_of(data: Item) -> Event:
         id=data["event"],
         created_at=data["ts"],
         trace=tracing.clean(data.get("trace")),
+        row=data.get("row"),
+        backfill=bool(data.get("backfill")),
     )
 
 

@@ -54,7 +54,7 @@ def replay(
 ) -> ReplaySummary:
     """Queue deliveries of every event between ``since`` and ``until`` to the listeners that receive
     it now (by ``durian.core.recipients``; only ``hook``'s, only listener ``listener_id`` when given)."""
-    listeners = Listener.objects.all()
+    listeners = Listener.objects.select_related("backfill")
     if hook:
         listeners = listeners.filter(hook=hook)
     if listener_id is not None:

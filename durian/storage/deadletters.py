@@ -36,6 +36,7 @@ def store(event: Event, listener_id: int, attempts: int, outcome: Outcome) -> De
             "last_error_detail": outcome.detail[:2000],
             "response_excerpt": outcome.excerpt,
             "event_created_at": datetime.datetime.fromtimestamp(event.created_at, tz=datetime.UTC),
+            "backfill": event.backfill,
         },
     )
     metrics.dead(event.hook)

@@ -13,6 +13,8 @@ import redis
 from ..conf import settings
 from . import idempotency
 
+_RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) end return 0"
+
 
 class Lease:
     """The lease named ``name`` (key ``<prefix>:<name>:lock``), held for at most ``lease_ms``."""
@@ -25,6 +27,10 @@ class Lease:
     def acquire(self) -> bool:
         """Take the lease; False when another process holds it."""
         return bool(self.client.set(self.key, self.token, nx=True, px=self.lease_ms))
+
+    def renew(self) -> bool:
+        """Hold the lease ``lease_ms`` longer; False when it ran out and is no longer ours."""
+        return bool(self.client.eval(_RENEW, 1, self.key, self.token, self.lease_ms))
 
     def release(self) -> None:
         """Give the lease back (it also expires by itself)."""

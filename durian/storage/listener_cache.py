@@ -91,7 +91,7 @@ def rebuild(client: redis.Redis) -> int:
     """Load every listener from the database into the cache; returns how many."""
     data, _ = _keys()
     stamp = db_stamp()  # before reading: a change made meanwhile shows as a newer stamp next time
-    listeners = list(Listener.objects.all())
+    listeners = list(Listener.objects.select_related("backfill"))  # waits_for reads each one's backfill
     pipe = client.pipeline(transaction=True)
     pipe.delete(data)
     if listeners:
@@ -104,7 +104,12 @@ def rebuild(client: redis.Redis) -> int:
 
 def on_listener_saved(listener: Listener) -> None:
     """After commit, publish the listener. Failures are logged; workers rebuild when needed."""
-    _after_commit(lambda client: publish([listener], client, stamp=db_stamp()))
+
+    def change(client: redis.Redis) -> None:
+        listener._state.fields_cache.pop("backfill", None)  # waits_for as committed, not a copy read earlier
+        publish([listener], client, stamp=db_stamp())
+
+    _after_commit(change)
 
 
 def on_listener_deleted(listener_id: int) -> None:

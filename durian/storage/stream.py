@@ -110,6 +110,12 @@ def settled_below(client: redis.Redis) -> tuple[int, int] | None:
     return floor
 
 
+def last_id(client: redis.Redis) -> tuple[int, int] | None:
+    """The id of the stream's newest entry, or ``None`` when it holds none. Raises ``redis.RedisError``."""
+    newest = client.xrevrange(settings.STREAM_KEY, count=1)
+    return _id(_s(newest[0][0])) if newest else None
+
+
 def _entries(raw: Iterable[tuple[bytes, dict]], pending: bool = False) -> list[Entry]:
     """Entries of a reply; with ``pending``, one deleted by trimming while pending comes as ``(id, None)``,
     so that it is acknowledged (else it would stay pending for ever, and hold up ordered listeners)."""

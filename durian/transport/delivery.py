@@ -87,7 +87,8 @@ def request_parts(
     fields: Sequence[str] = (),
 ) -> tuple[bytes, dict[str, str]]:
     """The body and headers of one attempt; the signature covers that body and uses the
-    attempt's own timestamp. ``Durian-Event`` names the hook on every attempt. The listener's own
+    attempt's own timestamp. ``Durian-Event`` names the hook on every attempt; ``Durian-Backfill: 1``
+    marks an event a listener's backfill sent (``Event.backfill``). The listener's own
     ``headers`` come first, so durian's own (refused as a listener's: ``durian.core.headers``) win.
 
     ``secrets`` and the values of ``headers`` arrive sealed (``durian.core.sealing``): this is the one
@@ -102,6 +103,7 @@ def request_parts(
         "Content-Type": CONTENT_TYPES.get(payload_format, "application/json"),
         "User-Agent": f"durian/{__version__}",
         "Durian-Event": event.hook,
+        **({"Durian-Backfill": "1"} if event.backfill else {}),
         **signing.headers(plain, webhook_id, int(time.time()), body),
     }
     return body, out

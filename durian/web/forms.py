@@ -21,7 +21,7 @@ from ..core import match, redact
 from ..core.headers import restore as restore_headers
 from ..core.payload import PAYLOAD_FORMATS
 from ..hook import Hook
-from ..listeners import check_quota, validate_listener
+from ..listeners import check_quota, create_listener, validate_backfill, validate_listener
 from ..models import Listener
 from .hookfields import format_value, is_text, parse_value
 
@@ -144,6 +144,15 @@ class ListenerForm(forms.Form):
         ),
     )
 
+    backfill = forms.BooleanField(
+        label="Send existing rows first",
+        required=False,
+        help_text=(
+            "On creation only: first send one event for each existing row these filters match (in primary-key "
+            "order, marked with a Durian-Backfill: 1 header), then the live events, none lost and none twice."
+        ),
+    )
+
     #: The listener's own fields this form edits (the filters aside).
     EDITS = (
         "url",
@@ -178,6 +187,8 @@ class ListenerForm(forms.Form):
         broken = instance is None or bool(self.instance.filters_problem)
         current = {} if broken else self.instance.matchers
         super().__init__(*args, **kwargs)
+        if instance is not None or not _backfills(hook):  # offered on creation, for a model hook's rows
+            del self.fields["backfill"]
         if hook is None:  # the hook is gone: its fields are unknown, the stored choice is kept
             del self.fields["fields"]
         else:
@@ -342,10 +353,21 @@ class ListenerForm(forms.Form):
         listener = self.instance
         if listener.pk is None:
             listener.owner = owner
-            listener.save()
+            create_listener(listener, backfill=bool(self.cleaned_data.get("backfill")))
         else:  # never overwrite state or health that workers update meanwhile
             listener.save(update_fields=[*(n for n in self.EDITS if n in self.fields), "filters", "updated_at"])
         return listener
+
+
+def _backfills(hook: Hook | None) -> bool:
+    """True when listeners of ``hook`` may ask for a backfill (``validate_backfill``)."""
+    if hook is None:
+        return False
+    try:
+        validate_backfill(hook.name)
+    except ValidationError:
+        return False
+    return True
 
 
 def _number(value: float) -> str:

@@ -15,7 +15,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from ..conf import settings
-from ..models import Listener
+from ..models import Backfill, Listener
 from ..registry import hooks
 from ..storage import circuit, ordered, stats
 from ..transport.handshake import webhook_origin
@@ -69,7 +69,9 @@ def with_health(listeners: list[Listener], user: Any = None) -> list[Listener]:
     backlogs = ordered.waiting_many([x.pk for x in listeners if x.ordered])
     since = timezone.now() - datetime.timedelta(hours=HEALTH_WINDOW_HOURS)
     figures = stats.for_listeners(listeners, since)
+    backfills = {b.listener_id: b for b in Backfill.objects.filter(listener__in=[x.pk for x in listeners])}
     for x in listeners:
+        x.backfill_text = backfills[x.pk].describe() if x.pk in backfills else ""  # its progress
         x.circuit_text = circuits.get(x.pk, "")
         x.backlog = backlogs.get(x.pk)  # an ordered listener's deliveries waiting their turn
         x.health = figures[x.pk]  # the success rate, dead letters and badge
