@@ -90,7 +90,7 @@ class ListenerView:
         paused, or waits (``waits_for``) for a reason the item does not answer. The one place that
         says it, for the deliver step and the ordered lanes: a backfill's own items pass its
         ``"backfill"`` wait (they are what it waits for), never a pause."""
-        if self.state == "paused":
+        if self.state == "paused" or self.awaiting_validation:  # nothing reaches an endpoint not validated
             return True
         reasons = set(self.waits_for)
         if item.get("backfill"):
