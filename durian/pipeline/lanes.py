@@ -403,36 +403,47 @@ class Engine:
     # -- the delivery threads' side --
 
     def _run(self, kind: str) -> None:
+        job, lane = self._next(kind)
         while True:
-            job, lane = self._next(kind)
-            self._post(job, lane)
+            outcome, stop = self._post(job, lane)
+            job, lane = self._end(job, lane, outcome, stop, kind)
 
     def _next(self, kind: str) -> tuple[Job, Lane]:
-        ready, rotation = self.ready[kind], self.rotation[kind]
+        """The next attempt of ``kind`` any lane may start; waits for one."""
         with self.lock:
             while True:
-                now = time.monotonic()
-                for _ in range(len(rotation)):
-                    lane = rotation.popleft()
-                    queue = lane.queued[kind]
-                    if not queue:
-                        lane.rotating[kind] = False  # leaves the rotation until work arrives
-                        continue
-                    rotation.append(lane)
-                    if lane.may_start(now):
-                        job = queue.popleft()
-                        job.state = "flying"
-                        if job.handed:
-                            lane.handed_queued -= 1
-                        if not lane.in_flight:
-                            lane.busy_since = now
-                        lane.in_flight += 1
-                        if lane.probe == "wanted":
-                            lane.probe = "flying"
-                        return job, lane
-                ready.wait(1.0)
+                found = self._take(kind, time.monotonic())
+                if found is not None:
+                    return found
+                self.ready[kind].wait(1.0)
 
-    def _post(self, job: Job, lane: Lane) -> None:
+    def _take(self, kind: str, now: float) -> tuple[Job, Lane] | None:
+        """The next attempt of ``kind`` a lane may start now, round robin, marked flying; ``None``
+        when there is none (the engine's lock is held)."""
+        rotation = self.rotation[kind]
+        for _ in range(len(rotation)):
+            lane = rotation.popleft()
+            queue = lane.queued[kind]
+            if not queue:
+                lane.rotating[kind] = False  # leaves the rotation until work arrives
+                continue
+            rotation.append(lane)
+            if lane.may_start(now):
+                job = queue.popleft()
+                job.state = "flying"
+                if job.handed:
+                    lane.handed_queued -= 1
+                if not lane.in_flight:
+                    lane.busy_since = now
+                lane.in_flight += 1
+                if lane.probe == "wanted":
+                    lane.probe = "flying"
+                return job, lane
+        return None
+
+    def _post(self, job: Job, lane: Lane) -> tuple[Outcome | None, float]:
+        """Post the attempt; its outcome (``None``: it failed unexpectedly and is held) and until
+        when its lane stops."""
         attempt = job.attempt
         try:
             if lane.rate is not None:
@@ -441,9 +452,8 @@ class Engine:
             policy.end_lease(job.batch.client, attempt, outcome)
         except Exception:
             logger.exception("durian: delivering %s failed; holding it", attempt.webhook_id)
-            self._end(job, lane, None, stop=time.time() + 1.0)
-            return
-        self._end(job, lane, outcome, self.observe(lane, outcome))
+            return None, time.time() + 1.0
+        return outcome, self.observe(lane, outcome)
 
     def observe(self, lane: Lane, outcome: Outcome) -> float:
         """Feed the listener's circuit with an attempt's outcome; returns until when the lane
@@ -475,9 +485,12 @@ class Engine:
             return gate.until
         return lane.stop_until if lane.stop_until > time.time() else 0.0
 
-    def _end(self, job: Job, lane: Lane, outcome: Outcome | None, stop: float = 0.0) -> None:
-        """The attempt ended (``outcome``), or failed unexpectedly (``None``: it is held)."""
+    def _end(self, job: Job, lane: Lane, outcome: Outcome | None, stop: float, kind: str) -> tuple[Job, Lane]:
+        """The attempt ended (``outcome``), or failed unexpectedly (``None``: it is held); returns
+        the next attempt of ``kind`` this thread posts. The end and the next attempt share one
+        hold of the engine's lock when one is ready (one acquisition per attempt, not two)."""
         held: list[tuple[Job, float]] = []
+        found: tuple[Job, Lane] | None = None
         with self.lock:
             lane.in_flight -= 1
             lane.answered = time.monotonic()
@@ -499,11 +512,13 @@ class Engine:
                     batch.made.append((job.attempt, outcome))
                 batch.end(job, "done")
             leftovers = self._hold_jobs(held)
-            # No one is woken here: this thread goes straight back to ``_next`` and takes the next
-            # attempt itself (waking another would cost a context switch per attempt).
+            # No one is woken here: this thread takes the next attempt itself (waking another
+            # would cost a context switch per attempt).
+            found = self._take(kind, time.monotonic())
         if late and outcome is not None:  # its message was acknowledged: the settler settles it
             self.settler.add(batch.client, job.attempt, outcome)
         self._hold_leftovers(leftovers)
+        return found or self._next(kind)
 
     def _hold_leftovers(self, leftovers: list[tuple[redis.Redis, list[tuple[Attempt, float]]]]) -> None:
         """Hold attempts of acknowledged messages (outside the lock); their in-flight records go."""
