@@ -35,7 +35,7 @@ logger = logging.getLogger("durian.workers")
 #: How often (seconds) the waiting marks are written: short, since a worker killed with marks waiting
 #: leaves those deliveries under their leases, to be posted again once the leases run out
 #: (at-least-once; receivers deduplicate on ``webhook-id``).
-FLUSH_SECONDS = 0.005
+FLUSH_SECONDS = 0.02
 
 
 class Marks:
