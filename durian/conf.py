@@ -188,13 +188,18 @@ def redis_url() -> str:
 class Settings:
     """Attribute access to ``DURIAN_*`` settings with their defaults.
 
-    A value is read from the Django settings once and kept until a setting changes (Django's
-    ``setting_changed`` signal, sent by ``override_settings`` and pytest-django's ``settings``
-    fixture): the delivery path reads dozens of settings per delivery, and a missing Django setting
-    costs an exception each time. ``REDIS_URL`` follows the environment and is never kept.
+    A value is read from the Django settings once and kept until a setting changes: Django's
+    ``setting_changed`` signal, or the settings object itself replaced (``override_settings`` and
+    pytest-django's ``settings`` fixture, deletions included). The delivery path reads dozens of
+    settings per delivery, and a missing Django setting costs an exception each time. ``REDIS_URL``
+    follows the environment and is never kept.
     """
 
     def __getattr__(self, name: str) -> Any:
+        wrapped = django_settings._wrapped
+        if wrapped is not _holder[0]:  # settings overridden (or restored) since values were kept
+            _forget()
+            _holder[0] = wrapped
         try:
             return _values[name]
         except KeyError:
@@ -213,6 +218,7 @@ class Settings:
 settings = Settings()
 _values: dict[str, Any] = {}
 _changes = [0]
+_holder: list[Any] = [None]  # the Django settings object the kept values were read from
 
 
 def changes() -> int:
