@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.test import Client
@@ -70,3 +72,15 @@ def dead_letter(listener: Listener, **fields) -> DeadLetter:
         **fields,
     }
     return DeadLetter.objects.create(listener=listener, **values)
+
+
+def text(response) -> str:
+    """A page as a user reads it (entities decoded); the page must have answered 200."""
+    assert response.status_code == 200, response.status_code
+    return html.unescape(response.content.decode())
+
+
+@pytest.fixture
+def staff(db) -> User:
+    """A superuser: staff who see and change every listener."""
+    return User.objects.create_superuser("boss", "boss@example.com", "pw")

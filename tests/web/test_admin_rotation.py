@@ -5,8 +5,6 @@ Pages are fetched through Django's test client with ``DEBUG = False`` (the test 
 
 from __future__ import annotations
 
-import html
-
 import pytest
 from django.contrib.auth.models import User
 from django.urls import reverse
@@ -14,14 +12,9 @@ from django.urls import reverse
 from durian.models import Listener
 from example_project.people.hooks import PersonHook
 
-from .conftest import client_for
+from .conftest import client_for, text
 
 CHANGELIST = "/admin/durian/listener/"
-
-
-def text(response) -> str:
-    assert response.status_code == 200, response.status_code
-    return html.unescape(response.content.decode())
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 import html
 
 import pytest
-from django.contrib.auth.models import User
 from django.urls import reverse
 
 from durian.hook import Hook
@@ -19,7 +18,7 @@ from example_project.people.hooks import PersonHook
 from example_project.people.models import Person
 
 from .api.conftest import token_client
-from .conftest import client_for
+from .conftest import client_for, text
 
 API = "/api/webhooks"
 ANY_ROWS = {"filter-name-op": "any", "filter-address-op": "any", "filter-created-op": "any"}
@@ -38,16 +37,6 @@ def ping_hook():
     hooks.register(PingHook)
     yield
     hooks.unregister(PingHook)
-
-
-def text(response) -> str:
-    assert response.status_code == 200, response.status_code
-    return html.unescape(response.content.decode())
-
-
-@pytest.fixture
-def staff(db) -> User:
-    return User.objects.create_superuser("boss", "boss@example.com", "pw")
 
 
 # -- the web form ----------------------------------------------------------------------------------

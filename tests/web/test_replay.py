@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import datetime
-import html
 
 import pytest
 from django.utils import timezone
@@ -13,7 +12,7 @@ from durian.models import Listener
 from example_project.people.hooks import PersonHook
 from example_project.people.models import Person
 from tests.web.api.conftest import token_client
-from tests.web.conftest import client_for
+from tests.web.conftest import client_for, text
 
 
 def api_url(listener: Listener) -> str:
@@ -22,11 +21,6 @@ def api_url(listener: Listener) -> str:
 
 def page_url(listener: Listener) -> str:
     return f"/webhooks/listeners/{listener.pk}/replay/"
-
-
-def text(response) -> str:
-    assert response.status_code == 200, response.status_code
-    return html.unescape(response.content.decode())
 
 
 # -- the API ----------------------------------------------------------------------------------

@@ -6,12 +6,10 @@ exception shows as a 500, never as a debug page.
 
 from __future__ import annotations
 
-import html
 import logging
 from types import SimpleNamespace
 
 import pytest
-from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.db import connection
@@ -26,17 +24,7 @@ from durian.models import DeadLetter, Listener
 from durian.storage import listener_cache
 from example_project.people.hooks import PersonHook
 
-from .conftest import client_for, dead_letter
-
-
-def text(response) -> str:
-    assert response.status_code == 200, response.status_code
-    return html.unescape(response.content.decode())
-
-
-@pytest.fixture
-def staff(db) -> User:
-    return User.objects.create_superuser("boss", "boss@example.com", "pw")
+from .conftest import client_for, dead_letter, text
 
 
 @pytest.fixture

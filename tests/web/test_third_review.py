@@ -12,7 +12,6 @@ import io
 import json
 
 import pytest
-from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test import override_settings
@@ -32,11 +31,6 @@ SECRET_PAGE = b"<h1>internal admin: db password is hunter2</h1>"
 
 def text(response) -> str:
     return html.unescape(response.content.decode())
-
-
-@pytest.fixture
-def staff(db) -> User:
-    return User.objects.create_superuser("boss", "boss@example.com", "pw")
 
 
 @pytest.fixture
