@@ -374,6 +374,27 @@ def command_delta(before: dict[str, int], after: dict[str, int]) -> dict[str, in
     return {k: after.get(k, 0) - before.get(k, 0) for k in after if after.get(k, 0) - before.get(k, 0) > 0}
 
 
+def machine_probe(url: str, posts: int = 3000) -> float:
+    """How fast this machine is now: CPU (µs) per keep-alive POST of a bare ``http.client`` loop to
+    the benchmark's receiver. The shared machine's speed drifts by half within an hour; this puts a
+    number on the hour a run was made in."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    body, headers = b'{"name": "probe"}', {"Content-Type": "application/json"}
+    for _ in range(200):  # warm up
+        conn.request("POST", "/probe", body, headers)
+        conn.getresponse().read()
+    started = time.process_time()
+    for _ in range(posts):
+        conn.request("POST", "/probe", body, headers)
+        conn.getresponse().read()
+    conn.close()
+    return (time.process_time() - started) / posts * 1e6
+
+
 def throughput_run(system: System, db: Database, receiver: Receiver, redis_url: str, prof: Profile,
                    listeners: int, processes: int, logfile: str, path: str = "",
                    deliveries: int | None = None, max_in_flight: int | None = None) -> dict[str, Any]:  # fmt: skip
@@ -880,6 +901,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with infrastructure(workdir) as (redis_url, receiver):
             os.environ["REDIS_URL"] = redis_url
+            probes = [machine_probe(receiver.url)]
             results["durian"] = measure(durian, dbs, work_db, redis_url, receiver, prof, workdir)
             if peer is not None:
                 try:
@@ -887,6 +909,13 @@ def main(argv: list[str] | None = None) -> int:
                 except Exception as exc:
                     log(f"the peer failed: {exc}")
                     results["notes"].append(f"django-webhook: failed during the run ({str(exc)[:300]})")
+            probes.append(machine_probe(receiver.url))
+            results["machine_probe_us"] = probes
+            results["notes"].append(
+                f"machine speed: {probes[0]:.0f} µs of CPU per keep-alive POST of a bare http.client loop at the "
+                f"start, {probes[1]:.0f} µs at the end (the shared machine's speed drifts: compare runs by their "
+                "ratios, or by this probe)"
+            )
     finally:
         if not pg_reason:
             drop_pg_databases(pg_names)
