@@ -31,6 +31,30 @@ return 0
 
 DONE = "done"
 
+#: Claim every key of KEYS for ARGV[1] (the token) for ARGV[2] ms, unless taken; one answer per
+#: key: -1 taken now (go), -2 delivered (ARGV[3] is the "done" value), else the ms left on
+#: another holder's lease (0 when it ran out meanwhile: look again at once).
+_CLAIM = """
+local out = {}
+for i, k in ipairs(KEYS) do
+  if redis.call('set', k, ARGV[1], 'NX', 'PX', ARGV[2]) then
+    out[i] = -1
+  else
+    local v = redis.call('get', k)
+    if v == ARGV[3] then out[i] = -2
+    elseif v == false then out[i] = 0
+    else out[i] = math.max(0, redis.call('pttl', k)) end
+  end
+end
+return out
+"""
+
+#: Mark every key of KEYS delivered (ARGV[1]) for ARGV[2] seconds.
+_MARK_DONE = """
+for _, k in ipairs(KEYS) do redis.call('set', k, ARGV[1], 'EX', ARGV[2]) end
+return #KEYS
+"""
+
 
 @dataclass(frozen=True)
 class Claim:
@@ -59,39 +83,37 @@ def claim(client: redis.Redis, webhook_id: str, token: str) -> Claim:
 
 
 def claim_many(client: redis.Redis, webhook_ids: list[str], token: str) -> list[Claim]:
-    """``claim`` for a whole message's deliveries: one pipelined ``SET NX PX`` each (one Redis
-    command per delivery), and a second round trip only for the keys that were taken already
-    (delivered, or another worker's lease)."""
+    """``claim`` for a whole message's deliveries, in one round trip and one script call: one
+    ``SET NX PX`` per delivery, and a ``GET`` and a ``PTTL`` only for the keys taken already
+    (delivered, or another worker's lease). One script call, not a pipeline of one command each:
+    the client packs and parses one command per message instead of one per delivery."""
     if not webhook_ids:
         return []
-    pipe = client.pipeline(transaction=False)
-    lease = lease_ms()
-    for webhook_id in webhook_ids:
-        pipe.set(key(webhook_id), token, nx=True, px=lease)
-    taken = [i for i, ok in enumerate(pipe.execute()) if not ok]
-    claims = [Claim("go")] * len(webhook_ids)
-    if taken:
-        pipe = client.pipeline(transaction=False)
-        for i in taken:
-            pipe.get(key(webhook_ids[i]))
-            pipe.pttl(key(webhook_ids[i]))
-        found = pipe.execute()
-        for n, i in enumerate(taken):
-            value, pttl = found[2 * n], found[2 * n + 1]
-            if value is None:  # it ran out between the two round trips: look again at once
-                claims[i] = Claim("busy", 0)
-            elif _text(value) == DONE:
-                claims[i] = Claim(DONE)
-            else:
-                claims[i] = Claim("busy", max(0, int(pttl)))
-    return claims
+    found = _script(client, _CLAIM)(keys=[key(w) for w in webhook_ids], args=[token, lease_ms(), DONE], client=client)
+    return [_GO if n == -1 else _DELIVERED if n == -2 else Claim("busy", int(n)) for n in found]
+
+
+_GO, _DELIVERED = Claim("go"), Claim(DONE)
 
 
 def mark_done(pipe: redis.client.Pipeline, webhook_ids: list[str]) -> None:
-    """Add to ``pipe`` the "done" mark of each delivered webhook-id (one ``SET`` each)."""
-    ttl = int(settings.DEDUP_TTL)
-    for webhook_id in webhook_ids:
-        pipe.set(key(webhook_id), DONE, ex=ttl)
+    """Add to ``pipe`` the "done" mark of each delivered webhook-id (one ``SET`` each, in one
+    script call for them all; ``EVAL``, so the pipeline needs no ``SCRIPT EXISTS`` round trip)."""
+    if webhook_ids:
+        keys = [key(w) for w in webhook_ids]
+        pipe.eval(_MARK_DONE, len(keys), *keys, DONE, int(settings.DEDUP_TTL))
+
+
+_scripts: dict[str, redis.commands.core.Script] = {}
+
+
+def _script(client: redis.Redis | redis.client.Pipeline, source: str) -> redis.commands.core.Script:
+    """``source`` as a Script (EVALSHA, loading itself when Redis does not know it yet: after a
+    restart, or on another server); always called with an explicit ``client``."""
+    found = _scripts.get(source)
+    if found is None:
+        found = _scripts[source] = client.register_script(source)
+    return found
 
 
 def _text(value: bytes | str) -> str:
