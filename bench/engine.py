@@ -6,6 +6,7 @@ judged in a minute: deliveries/s, worker CPU and Redis commands per delivery (le
 rate), and requests in flight, for
 
 - ``instant``: one listener whose receiver answers at once;
+- ``instant10``: ten such listeners;
 - ``slow10``: ten listeners whose receiver answers in 100 ms;
 - ``slow64``: one listener with ``max_in_flight=64`` whose receiver answers in 100 ms.
 
@@ -26,7 +27,12 @@ sys.path.insert(0, os.path.dirname(HERE))
 from bench import run  # noqa: E402
 
 #: name: (listeners, receiver path, listener cap)
-SCENARIOS = {"instant": (1, "", None), "slow10": (10, "/slow", None), "slow64": (1, "/slow", 64)}
+SCENARIOS = {
+    "instant": (1, "", None),
+    "instant10": (10, "", None),
+    "slow10": (10, "/slow", None),
+    "slow64": (1, "/slow", 64),
+}
 
 
 def main(argv: list[str] | None = None) -> int:
