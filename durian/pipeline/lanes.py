@@ -164,26 +164,21 @@ class Lane:
     def waiting(self) -> int:
         return sum(len(q) for q in self.queued.values())
 
-    def may_start(self, now: float) -> bool:
+    def room(self, now: float) -> int:
+        """How many more requests it may start now."""
         if self.stop_until > time.time() or self.probe == "flying":
-            return False
+            return 0
         if self.probe == "wanted":
-            return self.in_flight == 0
+            return 1 if self.in_flight == 0 else 0
         if self.slots_down_until >= now:  # Redis failed: the in-process cap alone
-            return self.in_flight < self.cap
+            return max(0, self.cap - self.in_flight)
         # within the slots held, and within its share when other processes want some (the keeper
         # gives back what is above it as requests end)
-        return self.in_flight < min(self.cap, len(self.tokens), self.slots.share)
+        return max(0, min(self.cap, len(self.tokens), self.slots.share) - self.in_flight)
 
     def startable(self, kind: str, now: float) -> int:
         """How many of its queued attempts of ``kind`` may start now: as many threads are woken."""
-        queued = len(self.queued[kind])
-        if not queued or not self.may_start(now):
-            return 0
-        if self.probe == "wanted":
-            return 1
-        room = self.cap if self.slots_down_until >= now else min(self.cap, len(self.tokens), self.slots.share)
-        return min(queued, max(0, room - self.in_flight))
+        return min(len(self.queued[kind]), self.room(now)) if self.queued[kind] else 0
 
     def wanted_slots(self) -> int:
         """Slots to take now: enough for what waits, up to the cap."""
@@ -428,7 +423,7 @@ class Engine:
                 lane.rotating[kind] = False  # leaves the rotation until work arrives
                 continue
             rotation.append(lane)
-            if lane.may_start(now):
+            if lane.room(now):
                 job = queue.popleft()
                 job.state = "flying"
                 if job.handed:
