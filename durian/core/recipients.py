@@ -82,8 +82,8 @@ class ListenerView:
 
     @property
     def waiting(self) -> bool:
-        """Its events are kept, in order, and attempted later: it is paused, or waits (``waits_for``)."""
-        return self.state == "paused" or bool(self.waits_for) or self.awaiting_validation
+        """Its events are kept, in order, and attempted later: a live event would be held (``holds``)."""
+        return self.holds({})
 
     def holds(self, item: Mapping[str, Any]) -> bool:
         """True when delivery ``item`` must be kept for now rather than attempted: the listener is

@@ -75,12 +75,14 @@ def queue(listener_ids: list[int]) -> list[int]:
     """Claim and queue an attempt for each listener still due; returns those queued."""
     now = timezone.now()
     later = now + datetime.timedelta(seconds=claim_seconds())
-    queued = []
-    for listener_id in listener_ids:
-        still_due = Q(validation_next_at__lte=now) | Q(validation_next_at__isnull=True)
-        claimed = Listener.objects.filter(still_due, pk=listener_id, validated_at__isnull=True)
-        if claimed.update(validation_next_at=later):
-            queued.append(listener_id)
+    still_due = Q(validation_next_at__lte=now) | Q(validation_next_at__isnull=True)
+    due_now = Listener.objects.filter(still_due, pk__in=listener_ids, validated_at__isnull=True)
+    with transaction.atomic():  # one claim for the batch: the UPDATE decides, as a per-row one did
+        due_now.update(validation_next_at=later)
+        claimed = set(
+            Listener.objects.filter(pk__in=listener_ids, validation_next_at=later).values_list("id", flat=True)
+        )
+    queued = [listener_id for listener_id in listener_ids if listener_id in claimed]
     if queued:
         broker = dramatiq.get_broker()
         broker.declare_queue(settings.QUEUE_NAME)
