@@ -89,7 +89,7 @@ def claim_many(client: redis.Redis, webhook_ids: list[str], token: str) -> list[
     the client packs and parses one command per message instead of one per delivery."""
     if not webhook_ids:
         return []
-    found = _script(client, _CLAIM)(keys=[key(w) for w in webhook_ids], args=[token, lease_ms(), DONE], client=client)
+    found = _claim(client)(keys=[key(w) for w in webhook_ids], args=[token, lease_ms(), DONE], client=client)
     return [_GO if n == -1 else _DELIVERED if n == -2 else Claim("busy", int(n)) for n in found]
 
 
@@ -104,16 +104,15 @@ def mark_done(pipe: redis.client.Pipeline, webhook_ids: list[str]) -> None:
         pipe.eval(_MARK_DONE, len(keys), *keys, DONE, int(settings.DEDUP_TTL))
 
 
-_scripts: dict[str, redis.commands.core.Script] = {}
+_claim_script: list[redis.commands.core.Script] = []
 
 
-def _script(client: redis.Redis | redis.client.Pipeline, source: str) -> redis.commands.core.Script:
-    """``source`` as a Script (EVALSHA, loading itself when Redis does not know it yet: after a
-    restart, or on another server); always called with an explicit ``client``."""
-    found = _scripts.get(source)
-    if found is None:
-        found = _scripts[source] = client.register_script(source)
-    return found
+def _claim(client: redis.Redis) -> redis.commands.core.Script:
+    """``_CLAIM`` as a Script: EVALSHA, loading itself when Redis does not know it yet (after a
+    restart, or on another server)."""
+    if not _claim_script:
+        _claim_script.append(client.register_script(_CLAIM))
+    return _claim_script[0]
 
 
 def _text(value: bytes | str) -> str:
